@@ -1,0 +1,1 @@
+"""Datasets: layouts (data), the generic reader, ingestion, summaries and protocols."""

@@ -1,0 +1,99 @@
+"""Protocols: which datasets train, which are tested, and the assembled training manifest.
+
+`source` is one key (`MA`) or a `+`-joined multi-source set (`D+MS+C3`); `targets` is
+"auto" (every dataset found that is not a source: the held-out one for leave-one-out) or
+an explicit list (a target equal to the source gives the source-domain evaluation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Protocol:
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.sources) + "->" + ",".join(self.targets)
+
+
+def parse_sources(source: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in str(source).split("+") if k.strip())
+    if not keys:
+        raise ValueError("protocol.source is empty; give a dataset key such as MA or a set such as D+MS+C3")
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"protocol.source '{source}' names a dataset twice")
+    return keys
+
+
+def resolve_protocol(source: str, targets: str | Sequence[str], available: Sequence[str]) -> Protocol:
+    """Check `source`/`targets` against the datasets found and expand "auto"."""
+    sources = parse_sources(source)
+    missing = [k for k in sources if k not in available]
+    if missing:
+        raise ValueError(
+            f"protocol.source names {', '.join(missing)}, not among the ingested datasets "
+            f"({', '.join(available) or 'none'}); put the dataset under data.root or change protocol.source"
+        )
+    if targets == "auto" or targets == ["auto"]:
+        chosen = tuple(k for k in available if k not in sources)
+        if not chosen:
+            raise ValueError(
+                f"protocol.targets=auto leaves nothing to test: every dataset found ({', '.join(available)}) "
+                f"is a source; add a dataset or list targets explicitly (a source as target = source-domain test)"
+            )
+    else:
+        chosen = tuple([targets] if isinstance(targets, str) else targets)
+        unknown = [k for k in chosen if k not in available]
+        if unknown:
+            raise ValueError(
+                f"protocol.targets names {', '.join(unknown)}, not among the ingested datasets "
+                f"({', '.join(available)})"
+            )
+    return Protocol(sources, chosen)
+
+
+def assemble_training(manifests: dict[str, pl.DataFrame], sources: Sequence[str]) -> pl.DataFrame:
+    """The union of the sources' train splits with label and camera offsets per domain.
+
+    Offsets make domains never collide: domain d's labels start after those of domains
+    0..d-1, and so do its cameras. Adds `domain` (index in `sources`) and keeps the
+    dataset-local values as `local_label` / `local_camid`.
+    """
+    parts = []
+    label_offset = cam_offset = 0
+    for domain, key in enumerate(sources):
+        train = manifests[key].filter(pl.col("split") == "train")
+        if train.height == 0:
+            raise ValueError(f"dataset {key} has no training images; it cannot be a source")
+        parts.append(
+            train.with_columns(
+                pl.col("label").alias("local_label"),
+                pl.col("camid").alias("local_camid"),
+                (pl.col("label") + label_offset).alias("label"),
+                (pl.col("camid") + cam_offset).alias("camid"),
+                pl.lit(domain, dtype=pl.Int64).alias("domain"),
+            )
+        )
+        label_offset += int(train["label"].max()) + 1
+        cam_offset += int(train["camid"].max()) + 1
+    return pl.concat(parts)
+
+
+def protocol_record(protocol: Protocol, train: pl.DataFrame) -> dict:
+    """What later stages need to know about the protocol, as JSON-ready data."""
+    return {
+        "sources": list(protocol.sources),
+        "targets": list(protocol.targets),
+        "name": protocol.name,
+        "num_classes": int(train["label"].max()) + 1,
+        "num_cams": int(train["camid"].max()) + 1,
+        "train_images": train.height,
+        "synthetic": bool(train["synthetic"].any()),
+    }

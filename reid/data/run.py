@@ -1,0 +1,47 @@
+"""The ingest and protocol steps end to end, as called by both the CLI and the DVC stages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from reid.data.ingest import ingest_many, manifest_keys, read_manifest, write_manifests
+from reid.data.protocol import assemble_training, parse_sources, protocol_record, resolve_protocol
+from reid.data.summary import print_summary, summarize, warn_mismatches
+
+
+def run_ingest(
+    root: Path,
+    out_dir: Path,
+    summary_path: Path,
+    datasets: Sequence[str] | str = "auto",
+    subset: str | None = None,
+    custom: dict[str, str] | None = None,
+    workers: int | None = None,
+) -> dict:
+    """Ingest the datasets under `root`; write manifests, quarantine list and summary JSON."""
+    results = ingest_many(Path(root), datasets, subset, custom, workers)
+    write_manifests(results, Path(out_dir))
+    summary = summarize(results)
+    summary_path = Path(summary_path)
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    print_summary(summary)
+    warn_mismatches(summary)
+    return summary
+
+
+def run_protocol(manifest_dir: Path, source: str, targets: str | Sequence[str], out_dir: Path) -> dict:
+    """Resolve the protocol against the ingested datasets and write the training manifest."""
+    manifest_dir = Path(manifest_dir)
+    available = manifest_keys(manifest_dir)
+    protocol = resolve_protocol(source, targets, available)
+    manifests = {key: read_manifest(manifest_dir, key) for key in parse_sources(source)}
+    train = assemble_training(manifests, protocol.sources)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train.write_parquet(out_dir / "train.parquet")
+    record = protocol_record(protocol, train)
+    (out_dir / "protocol.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record

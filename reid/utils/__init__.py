@@ -1,0 +1,1 @@
+"""Shared helpers used by every stage: images, progress, devices."""

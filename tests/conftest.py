@@ -1,0 +1,3 @@
+import os
+
+os.environ.setdefault("REID_NO_PROGRESS", "1")
