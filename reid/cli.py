@@ -29,7 +29,7 @@ def _parse_mapping(items: list[str]) -> dict[str, str]:
 def ingest(
     root: Annotated[Path, typer.Option(help="Folder holding the datasets (data.root).")],
     out: Annotated[Path, typer.Option(help="Folder for <KEY>.parquet manifests and quarantine.csv.")] = Path("data/manifests"),
-    summary: Annotated[Path, typer.Option(help="Summary JSON path.")] = Path("metrics/ingest.json"),
+    summary: Annotated[Path, typer.Option(help="Summary JSON path.")] = Path("data/manifests/summary.json"),
     dataset: Annotated[Optional[list[str]], typer.Option(help="Dataset key (repeatable); default: every one found.")] = None,
     cuhk03: Annotated[str, typer.Option(help="CUHK03-NP subset: detected or labeled.")] = "detected",
     custom: Annotated[Optional[list[str]], typer.Option(help="Custom dataset KEY=FOLDER (repeatable).")] = None,

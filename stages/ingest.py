@@ -1,4 +1,4 @@
-"""DVC stage `ingest`: params `data` → data/manifests/ + metrics/ingest.json."""
+"""DVC stage `ingest`: params `data` → data/manifests/ (manifests, quarantine.csv, summary.json)."""
 
 from reid.data.run import run_ingest
 from stages.common import load_params
@@ -9,7 +9,7 @@ def main() -> None:
     run_ingest(
         root=data["root"],
         out_dir="data/manifests",
-        summary_path="metrics/ingest.json",
+        summary_path="data/manifests/summary.json",
         datasets=data["datasets"],
         subset=data["cuhk03_subset"],
         custom=data["custom"],
