@@ -1,0 +1,109 @@
+"""The paper's expert: CogVLM grounding-generalist through transformers' remote code.
+
+One sequence per (image, part) with exactly the SPEC prompt; a batch of B images is one
+`generate` call over 3·B sequences, left-padded (the remote code builds position ids from
+token types *and* the attention mask, so left padding is exact), greedy decoding. The
+three parts cannot share one sequence: the model grounds one referring expression per
+query, and merging the prompts would change the paper's protocol.
+
+transformers is imported only when the model is loaded (`load_cogvlm`), so CPU-only
+installs never need it; tests drive `CogVLMExpert` with a fake model/tokenizer pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+
+from reid.grounding.answer_format import parse_answer
+from reid.grounding.experts.base import GroundItem
+from reid.grounding.parts import PARTS, PROMPTS, PartResult, short_hash
+
+LANGUAGE_TOKEN_TYPE = 0  # the remote code's token type of text (and of padding)
+
+
+@dataclass(frozen=True)
+class CogVLMConfig:
+    model: str = "THUDM/cogvlm-grounding-generalist-hf"  # hub id or local folder
+    revision: str = "main"
+    tokenizer: str = "lmsys/vicuna-7b-v1.5"  # the model card's tokenizer (CogVLM ships none)
+    dtype: str = "bfloat16"
+    load_in_4bit: bool = False
+    max_new_tokens: int = 64
+    device: str = "auto"  # auto = cuda:<LOCAL_RANK> when CUDA is present
+
+
+def load_cogvlm(config: CogVLMConfig, device: torch.device) -> tuple[Any, Any]:
+    """Load (model, tokenizer) from the hub or a local folder; imports transformers here only."""
+    try:
+        from transformers import AutoModelForCausalLM, LlamaTokenizer
+    except ImportError as exc:
+        raise ImportError(
+            "grounding.expert: cogvlm needs the [cogvlm] extra: pip install -e '.[cogvlm]'"
+        ) from exc
+    dtype = getattr(torch, config.dtype)
+    kwargs: dict[str, Any] = {"torch_dtype": dtype, "low_cpu_mem_usage": True, "trust_remote_code": True,
+                              "revision": config.revision}
+    if config.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype)
+        kwargs["device_map"] = {"": device}
+    model = AutoModelForCausalLM.from_pretrained(config.model, **kwargs).eval()
+    if not config.load_in_4bit:
+        model = model.to(device)
+    tokenizer = LlamaTokenizer.from_pretrained(config.tokenizer)
+    return model, tokenizer
+
+
+class CogVLMExpert:
+    name = "cogvlm"
+    needs_pixels = True
+
+    def __init__(self, model: Any, tokenizer: Any, config: CogVLMConfig, device: torch.device) -> None:
+        self.model, self.tokenizer, self.config, self.device = model, tokenizer, config, device
+        self.dtype = getattr(torch, config.dtype)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.version = f"{config.model}@{config.revision}+prompts={short_hash(PROMPTS, 8)}"
+
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "prompts": PROMPTS, "tokenizer": self.config.tokenizer,
+                "dtype": self.config.dtype, "load_in_4bit": self.config.load_in_4bit,
+                "max_new_tokens": self.config.max_new_tokens}
+
+    def collate(self, items: Sequence[GroundItem]) -> dict[str, Any]:
+        """Build one left-padded batch of len(items)·3 sequences, ordered image-major then part."""
+        convs = []
+        for item in items:
+            image = Image.fromarray(item.rgb)
+            for part in PARTS:
+                convs.append(self.model.build_conversation_input_ids(
+                    self.tokenizer, query=PROMPTS[part], history=[], images=[image], template_version="base"))
+        length = max(len(c["input_ids"]) for c in convs)
+
+        def left_pad(key: str, value: int) -> torch.Tensor:
+            return torch.stack([
+                torch.cat([torch.full((length - len(c[key]),), value, dtype=torch.long), c[key]]) for c in convs
+            ]).to(self.device)
+
+        return {
+            "input_ids": left_pad("input_ids", self.pad_id),
+            "token_type_ids": left_pad("token_type_ids", LANGUAGE_TOKEN_TYPE),
+            "attention_mask": left_pad("attention_mask", 0),
+            "images": [[c["images"][0].to(self.device, self.dtype)] for c in convs],
+        }
+
+    @torch.no_grad()
+    def ground(self, items: Sequence[GroundItem]) -> list[dict[str, PartResult]]:
+        inputs = self.collate(items)
+        out = self.model.generate(**inputs, max_new_tokens=self.config.max_new_tokens, do_sample=False)
+        answers = self.tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        n = len(PARTS)
+        return [
+            {part: parse_answer(answers[i * n + j].strip()) for j, part in enumerate(PARTS)}
+            for i in range(len(items))
+        ]

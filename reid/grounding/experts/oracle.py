@@ -1,0 +1,102 @@
+"""Ground-truth boxes of the synthetic benchmark, with simulated expert errors.
+
+Not a real expert: it reads `gt_boxes.parquet` from each synthetic dataset folder and, at
+chosen rates, injects the two failure modes of the paper's Fig. 5 so calibration has
+something real to fix — a hallucinated whole-image box, and an over-split answer of two
+tiny boxes. Which part of which image fails depends only on (seed, image_id, part), never
+on batch order or sharding. Reports name it `oracle-simulated` with its error rates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from reid.grounding.answer_format import format_boxes
+from reid.grounding.experts.base import GroundItem
+from reid.grounding.parts import PARTS, Box, PartResult, clip_box
+from reid.synth.layouts import GT_BOXES
+
+SPLIT_PIECE = 0.12  # each over-split piece is this fraction of the true box height
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    whole_rate: float = 0.0  # fraction of parts answered with the whole image
+    split_rate: float = 0.0  # fraction of parts answered with two tiny over-split boxes
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.whole_rate < 0 or self.split_rate < 0 or self.whole_rate + self.split_rate > 1:
+            raise ValueError(
+                f"grounding.oracle: whole_rate ({self.whole_rate}) and split_rate ({self.split_rate}) "
+                f"must be >= 0 and sum to at most 1"
+            )
+
+
+def _uniform(seed: int, image_id: str, part: str) -> float:
+    digest = hashlib.sha256(f"{seed}/{image_id}/{part}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def simulate_error(box: Box, u: float, config: OracleConfig) -> list[Box]:
+    """The boxes a flawed expert would give for true `box`, drawn by the uniform number `u`."""
+    if u < config.whole_rate:
+        return [(0.0, 0.0, 1.0, 1.0)]
+    if u < config.whole_rate + config.split_rate:
+        x0, y0, x1, y1 = box
+        h = (y1 - y0) * SPLIT_PIECE
+        mid = (y0 + y1) / 2
+        return [(x0, y0, x1, y0 + h), (x0, mid, x1, mid + h)]
+    return [box]
+
+
+class OracleExpert:
+    name = "oracle-simulated"
+    needs_pixels = False
+
+    def __init__(self, config: OracleConfig) -> None:
+        self.config = config
+        self.version = f"gt+whole={config.whole_rate:g}+split={config.split_rate:g}+seed={config.seed}"
+        self._gt: dict[str, dict[tuple[str, str], Box]] = {}
+
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version}
+
+    def _boxes_of(self, dataset_dir: str) -> dict[tuple[str, str], Box]:
+        """Normalised ground-truth boxes of one dataset folder, read once."""
+        if dataset_dir not in self._gt:
+            path = Path(dataset_dir) / GT_BOXES
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"{path} not found: the oracle expert only works on the synthetic benchmark "
+                    f"(reid.synth writes it); choose grounding.expert: pose, stripes or cogvlm for real data"
+                )
+            gt = pl.read_parquet(path)
+            self._gt[dataset_dir] = {
+                (r["image_id"], r["part"]): (r["x0"] / r["width"], r["y0"] / r["height"],
+                                             r["x1"] / r["width"], r["y1"] / r["height"])
+                for r in gt.iter_rows(named=True)
+            }
+        return self._gt[dataset_dir]
+
+    def ground(self, items: Sequence[GroundItem]) -> list[dict[str, PartResult]]:
+        out = []
+        for item in items:
+            gt = self._boxes_of(item.dataset_dir)
+            results = {}
+            for part in PARTS:
+                true = gt.get((item.image_id, part))
+                true = clip_box(true) if true is not None else None
+                if true is None:
+                    results[part] = PartResult("no_box", [], "", "no ground-truth box for this image")
+                    continue
+                boxes = simulate_error(true, _uniform(self.config.seed, item.image_id, part), self.config)
+                results[part] = PartResult("ok", boxes, format_boxes(boxes))
+            out.append(results)
+        return out

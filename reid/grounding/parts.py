@@ -1,0 +1,42 @@
+"""The three body parts, their grounding prompts (SPEC §3), and one part's answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+PARTS: tuple[str, ...] = ("head", "upper", "legs")
+PART_PHRASES: dict[str, str] = {
+    "head": "the head of the person",
+    "upper": "the upper body of the person",
+    "legs": "the legs of the person",
+}
+PROMPT_TEMPLATE = "Guide me to the location of {phrase} within the image by providing its bounding boxes."
+PROMPTS: dict[str, str] = {p: PROMPT_TEMPLATE.format(phrase=PART_PHRASES[p]) for p in PARTS}
+
+STATUSES: tuple[str, ...] = ("ok", "no_box", "parse_error", "error")
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 normalised to 0..1 (x1, y1 exclusive)
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """One expert answer for one image part: normalised boxes, the raw answer, and its status."""
+
+    status: str
+    boxes: list[Box] = field(default_factory=list)
+    raw: str = ""
+    message: str = ""
+
+
+def short_hash(payload: object, n: int = 10) -> str:
+    """Stable short hash of a JSON-able payload (keys sorted), for tags and versions."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def clip_box(box: Box) -> Box | None:
+    """Clip to the unit square; None if nothing of positive area is left."""
+    x0, y0, x1, y1 = (min(1.0, max(0.0, float(v))) for v in box)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None

@@ -1,0 +1,135 @@
+"""The grounding pass: resumable, never regrounds, shardable, robust to bad images."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch.multiprocessing as mp
+
+from reid.grounding.contact_sheet import COLOURS
+from reid.grounding.experts import build_expert
+from reid.grounding.run import GroundingConfig, run_grounding
+from reid.grounding.store import GroundingStore, expert_tag
+from reid.utils.images import read_image
+
+from tests.grounding.helpers import CountingExpert, make_dataset, run_paths, stable, write_manifest
+
+
+def two_datasets(root: Path, n: int = 9) -> Path:
+    return write_manifest(root, [make_dataset(root, n), make_dataset(root, 4, key="D", folder="DukeMTMC-reID")])
+
+
+def run(manifest: Path, root: Path, expert, batch_size: int = 2) -> dict:
+    return run_grounding(manifest, config=GroundingConfig(batch_size=batch_size), expert=expert, **run_paths(root))
+
+
+@pytest.fixture()
+def reference(tmp_path_factory):
+    """An uninterrupted single-process run over 13 images in two datasets."""
+    root = tmp_path_factory.mktemp("ref")
+    manifest = two_datasets(root)
+    run(manifest, root, CountingExpert())
+    return pl.read_parquet(root / "boxes.parquet")
+
+
+def test_uninterrupted_run_outputs_and_contact_sheet(tmp_path, reference):
+    assert reference.height == 13 * 3
+    assert reference["dataset"].value_counts().sort("dataset").rows() == [("D", 12), ("MA", 27)]
+    assert reference.columns[:6] == ["image_id", "dataset", "part", "boxes", "raw", "status"]
+    assert {"width", "height", "expert", "version", "seconds", "message"} <= set(reference.columns)
+    run(two_datasets(tmp_path), tmp_path, build_expert("stripes"))
+    sheet = read_image(tmp_path / "sheet.png")
+    assert sheet.shape == (2 * 256, 8 * 128, 3)  # 13 images → 2 rows of 8 tiles
+    assert tuple(sheet[40, 0]) == COLOURS["head"] and tuple(sheet[200, 0]) == COLOURS["legs"]
+    assert tuple(sheet[300, 7 * 128 + 60]) == (255, 255, 255)  # padding tiles are blank
+
+
+def test_resume_after_interruption_never_regrounds(tmp_path, reference):
+    manifest = two_datasets(tmp_path)
+    first = CountingExpert(crash_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        run(manifest, tmp_path, first)
+    assert len(first.seen) == 6  # 3 batches of 2 flushed, the 4th never ran
+    second = CountingExpert()
+    summary = run(manifest, tmp_path, second)
+    assert len(second.seen) == 7 and not set(first.seen) & set(second.seen)
+    assert summary["images"] == 13 and summary["missing_images"] == 0
+    assert stable(pl.read_parquet(tmp_path / "boxes.parquet")).equals(stable(reference))
+    third = CountingExpert()
+    run(manifest, tmp_path, third)
+    assert third.seen == []  # everything done: nothing grounded again
+
+
+def test_sigkill_mid_run_then_resume(tmp_path, reference):
+    manifest = two_datasets(tmp_path)
+    code = ("import sys; from tests.grounding.helpers import slow_run; slow_run(sys.argv[1], sys.argv[2])")
+    child = subprocess.Popen([sys.executable, "-c", code, str(manifest), str(tmp_path)],
+                             cwd=Path(__file__).parents[2])
+    store_dir = tmp_path / "store"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(store_dir.glob("*/*/part-*.parquet"))) < 2:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    files = list(store_dir.glob("*/*/part-*.parquet"))
+    assert 2 <= len(files) < 7, "the kill must land mid-run"
+    before = pl.concat([pl.read_parquet(f) for f in files])["image_id"].n_unique()
+    resumed = CountingExpert()
+    run(manifest, tmp_path, resumed)
+    assert len(resumed.seen) == 13 - before
+    every_row = pl.concat([pl.read_parquet(f) for f in store_dir.glob("*/*/part-*.parquet")])
+    assert every_row.height == 13 * 3  # no image grounded twice
+    assert stable(pl.read_parquet(tmp_path / "boxes.parquet")).equals(stable(reference))
+
+
+def test_expert_or_prompt_change_gets_its_own_store(tmp_path):
+    manifest = two_datasets(tmp_path, 3)
+    run(manifest, tmp_path, build_expert("stripes"))
+    narrow = build_expert("stripes", {"windows": {"head": [0, 0.2], "upper": [0.2, 0.5], "legs": [0.5, 1]}})
+    run(manifest, tmp_path, narrow)
+    tags = sorted(p.name for p in (tmp_path / "store").iterdir())
+    assert len(tags) == 2 and all(t.startswith("stripes-") for t in tags)
+    boxes = pl.read_parquet(tmp_path / "boxes.parquet")
+    assert boxes.filter(pl.col("part") == "head")["boxes"].to_list()[0] == [[0.0, 0.0, 1.0, 0.2]]
+    ident = build_expert("stripes").identity()
+    assert expert_tag(ident) != expert_tag({**ident, "prompts": {"head": "another prompt"}})
+    assert json.loads((tmp_path / "store" / expert_tag(narrow.identity()) / "expert.json").read_text()) == \
+        json.loads(json.dumps(narrow.identity()))
+
+
+def test_bad_image_and_failing_call_mark_only_their_images(tmp_path):
+    manifest = write_manifest(tmp_path, [make_dataset(tmp_path, 5, bad=(1,))])
+    ids = pl.read_parquet(manifest)["image_id"].to_list()
+    expert = CountingExpert(fail_on=(ids[3],))
+    summary = run(manifest, tmp_path, expert, batch_size=4)
+    boxes = pl.read_parquet(tmp_path / "boxes.parquet")
+    status = dict(boxes.filter(pl.col("part") == "head").select("image_id", "status").iter_rows())
+    assert [status[i] for i in ids] == ["ok", "error", "ok", "error", "ok"]
+    msgs = boxes.filter(pl.col("status") == "error")["message"].to_list()
+    assert sum("ImageError" in m for m in msgs) == 3 and sum("RuntimeError: model choked" in m for m in msgs) == 3
+    assert summary["status"]["error"] == {"head": 2, "upper": 2, "legs": 2}
+    assert sorted(expert.seen) == sorted([ids[0], ids[2], ids[4]])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_sharding_equals_single_process(tmp_path, reference):
+    from tests.grounding.helpers import dist_worker
+
+    manifest = two_datasets(tmp_path)
+    mp.spawn(dist_worker, args=(2, _free_port(), str(manifest), str(tmp_path)), nprocs=2, join=True)
+    files = sorted(p.name for p in (tmp_path / "store").glob("*/*/part-*.parquet"))
+    assert {f.split("-")[1] for f in files} == {"000", "001"}  # both ranks wrote their own files
+    assert stable(pl.read_parquet(tmp_path / "boxes.parquet")).equals(stable(reference))
+    store = GroundingStore(tmp_path / "store", CountingExpert().identity())
+    assert len(store.done_ids()) == 13
