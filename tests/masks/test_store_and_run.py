@@ -1,0 +1,79 @@
+"""Mask store round trip and the calibrate step end to end (report, plot, metrics, IoU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from reid.masks.calibration import CalibrationConfig
+from reid.masks.grid import PatchGrid
+from reid.masks.run import MaskConfig, run_calibrate
+from reid.masks.store import read_masks, write_masks
+
+PARTS = ("head", "upper", "legs")
+TRUE = {"head": [0.3, 0.02, 0.7, 0.18], "upper": [0.2, 0.18, 0.8, 0.55], "legs": [0.25, 0.55, 0.75, 0.98]}
+
+
+def test_store_round_trip_packs_bits(tmp_path: Path) -> None:
+    masks = np.random.default_rng(1).random((37, 3, 128)) > 0.5
+    ids = [f"MS/train/{i}.jpg" for i in range(37)]
+    write_masks(tmp_path / "m.parquet", ids, masks, {"rows": 16, "cols": 8})
+    got_ids, got, meta = read_masks(tmp_path / "m.parquet")
+    assert got_ids == ids and got.dtype == torch.bool and torch.equal(got, torch.from_numpy(masks))
+    assert meta["rows"] == 16 and meta["num_patches"] == 128
+    assert pl.read_parquet(tmp_path / "m.parquet")["mask"].dtype == pl.Binary  # 48 bytes per image
+
+
+def _inputs(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
+    ds = tmp_path / "DS"
+    ds.mkdir()
+    ids = [f"DS/img{i:02d}.jpg" for i in range(n)]
+    train = pl.DataFrame({
+        "image_id": ids, "path": [str(ds / f"img{i:02d}.jpg") for i in range(n)],
+        "relpath": [f"img{i:02d}.jpg" for i in range(n)], "synthetic": [True] * n,
+    })
+    train.write_parquet(tmp_path / "train.parquet")
+    gt = [(i, p, *(np.array(TRUE[p]) * [64, 128, 64, 128]), 64, 128) for i in ids for p in PARTS]
+    pl.DataFrame(gt, schema=["image_id", "part", "x0", "y0", "x1", "y1", "width", "height"], orient="row").write_parquet(
+        ds / "gt_boxes.parquet"
+    )
+    rows = []
+    for k, image_id in enumerate(ids):
+        for p in PARTS:
+            box = TRUE[p] if not (p == "head" and k < 4) else [0.0, 0.0, 1.0, 1.0]  # 4 hallucinated heads
+            rows.append((image_id, p, [box], "ok"))
+    pl.DataFrame(rows, schema={"image_id": pl.Utf8, "part": pl.Utf8, "boxes": pl.List(pl.List(pl.Float64)),
+                               "status": pl.Utf8}, orient="row").write_parquet(tmp_path / "boxes.parquet")
+    return tmp_path / "boxes.parquet", tmp_path / "train.parquet"
+
+
+def test_run_calibrate_writes_masks_report_plot_and_metrics(tmp_path: Path) -> None:
+    boxes, train = _inputs(tmp_path)
+    report = run_calibrate(boxes, train, tmp_path / "masks", tmp_path / "plots", tmp_path / "metrics.json",
+                           CalibrationConfig(), MaskConfig(), PatchGrid())
+    assert report["counts"]["head"] == {"kept": 36, "too_large": 4}
+    ids, masks, _ = read_masks(tmp_path / "masks" / "masks.parquet")
+    assert len(ids) == 40 and masks.shape == (40, 3, 128)
+    # replaced heads become the learnt stripe (rows of the true head: y 0.02..0.18 -> rows 0..2)
+    assert masks[0, 0].reshape(16, 8).any(dim=1).nonzero().ravel().tolist() == [0, 1, 2]
+    assert torch.equal(masks[0, 1:], masks[10, 1:])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["synthetic"] is True and metrics["replaced_fraction"]["head"] == 0.1
+    assert metrics["iou_raw"]["head"] < metrics["iou_calibrated"]["head"]
+    assert metrics["iou_calibrated"]["upper"] == 1.0
+    assert (tmp_path / "plots" / "box_heights.png").stat().st_size > 0
+    hist = pl.read_csv(tmp_path / "plots" / "box_heights.csv")
+    assert hist["head_before"].sum() == 40 and hist["head_after"].sum() == 40
+
+
+def test_stripes_mode_ignores_the_boxes(tmp_path: Path) -> None:
+    boxes, train = _inputs(tmp_path)
+    run_calibrate(boxes, train, tmp_path / "m", tmp_path / "p", tmp_path / "metrics.json",
+                  CalibrationConfig(), MaskConfig(mode="stripes"), PatchGrid())
+    _, masks, meta = read_masks(tmp_path / "m" / "masks.parquet")
+    assert meta["mode"] == "stripes" and bool((masks == masks[0]).all())
+    assert "iou_stripes" in json.loads((tmp_path / "metrics.json").read_text())
