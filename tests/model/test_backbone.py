@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from reid.model import MuvaConfig
+from reid.model.backbone import create_vision_tower, fit_positional_embedding, interpolate_pos_embed
+
+
+def test_interpolation_is_the_identity_on_an_unchanged_grid():
+    pos = torch.randn(1 + 14 * 14, 24)
+    torch.testing.assert_close(interpolate_pos_embed(pos, (14, 14)), pos, rtol=0, atol=1e-6)
+
+
+def test_interpolation_to_the_reid_grid_keeps_cls_and_constants():
+    pos = torch.randn(1 + 14 * 14, 24)
+    pos[1:] = torch.linspace(-1, 1, 24)  # every patch position equal
+    resized = interpolate_pos_embed(pos, (16, 8))
+    assert resized.shape == (1 + 16 * 8, 24)
+    assert torch.equal(resized[0], pos[0])
+    torch.testing.assert_close(resized[1:], pos[1:2].expand(128, -1))
+
+
+def test_interpolation_follows_the_row_major_layout():
+    rows = torch.arange(14.0).repeat_interleave(14)  # value = row index of the 14x14 grid
+    pos = torch.cat([torch.zeros(1), rows])[:, None]
+    resized = interpolate_pos_embed(pos, (16, 8), mode="bilinear")[1:, 0].view(16, 8)
+    assert torch.all(resized[:, :1] == resized)  # constant along each row
+    assert torch.all(resized[1:, 0] > resized[:-1, 0])  # increasing down the rows
+
+
+def test_non_square_source_grids_are_rejected():
+    with pytest.raises(ValueError, match="not a square grid"):
+        interpolate_pos_embed(torch.randn(1 + 12, 4), (4, 2))
+
+
+def test_vit_b16_is_fitted_to_256x128():
+    config = MuvaConfig(num_classes=2)
+    visual = create_vision_tower(config)
+    original = visual.positional_embedding.detach().clone()
+    assert original.shape == (197, 768)
+    fit_positional_embedding(visual, config)
+    assert visual.positional_embedding.shape == (129, 768)
+    assert tuple(visual.grid_size) == (16, 8)
+    assert torch.equal(visual.positional_embedding[0], original[0])
+    assert isinstance(visual.positional_embedding, torch.nn.Parameter)
