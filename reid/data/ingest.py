@@ -7,6 +7,7 @@ the dataset root, so records never collide across datasets (file names do).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 from collections.abc import Sequence
@@ -271,7 +272,8 @@ def probe_many(
     if workers <= 1 or len(paths) < min_parallel:
         return list(progress(map(_probe_one, paths), desc=desc, total=len(paths)))
     chunk = max(64, len(paths) // (workers * 16))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # forkserver: forking a process whose torch/OpenMP threads are running can deadlock the child
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
         return list(progress(pool.map(_probe_one, paths, chunksize=chunk), desc=desc, total=len(paths)))
 
 

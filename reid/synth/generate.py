@@ -108,7 +108,8 @@ def generate_benchmark(out_root: Path, config: SynthConfig, workers: int = 2) ->
         for shot in shots
     ]
     if workers > 1:
-        with multiprocessing.Pool(workers, initializer=_init_worker) as pool:
+        # forkserver: forking a process whose torch/OpenMP threads are running can deadlock the child
+        with multiprocessing.get_context("forkserver").Pool(workers, initializer=_init_worker) as pool:
             results = list(progress(pool.imap(_render_job, jobs, chunksize=32), "synth", total=len(jobs)))
     else:
         results = [_render_job(job) for job in progress(jobs, "synth", total=len(jobs))]
