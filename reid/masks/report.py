@@ -13,6 +13,7 @@ import polars as pl
 
 from reid.masks.boxes import PartBoxes
 from reid.masks.calibration import Calibrated, box_stats
+from reid.synth.layouts import GT_BOXES, read_gt_boxes
 
 HEIGHT_BINS = np.linspace(0.0, 1.0, 51)
 
@@ -76,18 +77,14 @@ def mean_iou(boxes: np.ndarray, truth: np.ndarray, parts: tuple[str, ...]) -> di
     return out
 
 
-def truth_boxes(train: pl.DataFrame, parts: tuple[str, ...], gt_file: str) -> np.ndarray | None:
+def truth_boxes(train: pl.DataFrame, parts: tuple[str, ...]) -> np.ndarray | None:
     """Normalised ground-truth boxes [N, P, 4] of the training images, if their datasets have them."""
     dirs = train.select(
         pl.col("path").str.slice(0, pl.col("path").str.len_chars() - pl.col("relpath").str.len_chars()).alias("dir")
     )["dir"].unique()
-    files = [Path(d) / gt_file for d in dirs]
-    if not all(f.is_file() for f in files):
+    if not all((Path(d) / GT_BOXES).is_file() for d in dirs):
         return None
-    gt = pl.concat([pl.read_parquet(f) for f in files]).with_columns(
-        (pl.col("x0") / pl.col("width")), (pl.col("y0") / pl.col("height")),
-        (pl.col("x1") / pl.col("width")), (pl.col("y1") / pl.col("height")),
-    )
+    gt = pl.concat([read_gt_boxes(Path(d)) for d in dirs])
     index = {image_id: i for i, image_id in enumerate(train["image_id"])}
     part_index = {p: j for j, p in enumerate(parts)}
     gt = gt.filter(pl.col("image_id").is_in(list(index)) & pl.col("part").is_in(list(parts)))

@@ -22,7 +22,6 @@ from reid.masks.report import (
 )
 from reid.masks.store import write_masks
 from reid.masks.voting import stripe_boxes, vote
-from reid.synth.layouts import GT_BOXES
 
 MODES = ("calibrated", "stripes")
 
@@ -68,7 +67,7 @@ def run_calibrate(
     plot_height_histograms(hist, PARTS, calibrated, Path(plots_dir) / "box_heights.png")
 
     counts = replacement_counts(calibrated, PARTS)
-    truth = truth_boxes(train, PARTS, GT_BOXES)
+    truth = truth_boxes(train, PARTS)
     iou = {} if truth is None else {"raw": mean_iou(raw.boxes, truth, PARTS), masks.mode: mean_iou(final, truth, PARTS)}
     empty = {p: int((~votes[:, j].any(axis=1)).sum()) for j, p in enumerate(PARTS)}
     report = {

@@ -20,8 +20,8 @@ import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-PART_NAMES: tuple[str, ...] = ("head", "upper", "legs")
-"""Order of the rows of the pseudo-label masks G [B, 3, Npatch] and of the local tokens."""
+from reid.grounding.parts import PARTS as PART_NAMES  # order of G's rows [B, 3, Npatch] and of the local tokens
+from reid.masks.grid import PatchGrid
 
 PART_ATTENTIONS = ("am_msa", "stripes")
 PROMPT_STYLES = ("universal", "part_agnostic", "domain_specific")
@@ -160,7 +160,8 @@ class MuvaConfig:
     def patch_grid(self) -> tuple[int, int]:
         """(rows, columns) of the patch grid at the model's input size: (16, 8) for 256x128, patch 16."""
         patch = self.clip["vision_cfg"]["patch_size"]
-        return self.image_size[0] // patch, self.image_size[1] // patch
+        grid = PatchGrid(self.image_size[0], self.image_size[1], patch, patch)
+        return grid.rows, grid.cols
 
     @property
     def num_patches(self) -> int:

@@ -21,10 +21,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 SPLITS = ("train", "query", "gallery")
 MARKER = "SYNTHETIC.json"
 GT_BOXES = "gt_boxes.parquet"
+
+
+def read_gt_boxes(dataset_dir: Path) -> pl.DataFrame:
+    """Ground-truth part boxes of a synthetic dataset folder, normalised to 0..1 (image_id, part, x0..y1)."""
+    gt = pl.read_parquet(Path(dataset_dir) / GT_BOXES)
+    return gt.select(
+        "image_id", "part",
+        pl.col("x0") / pl.col("width"), pl.col("y0") / pl.col("height"),
+        pl.col("x1") / pl.col("width"), pl.col("y1") / pl.col("height"),
+    )
+
+
 MSMT_LISTS = {split: f"list_{split}.txt" for split in ("train", "val", "query", "gallery")}
 _MARKET_DIRS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 _FOLDER_NAME = re.compile(r"^([-\d]+)_c(\d+)")

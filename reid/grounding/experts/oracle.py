@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from reid.grounding.answer_format import format_boxes
 from reid.grounding.experts.base import GroundItem
 from reid.grounding.parts import PARTS, Box, PartResult, clip_box
-from reid.synth.layouts import GT_BOXES
+from reid.synth.layouts import GT_BOXES, read_gt_boxes
 
 SPLIT_PIECE = 0.12  # each over-split piece is this fraction of the true box height
 
@@ -77,11 +75,9 @@ class OracleExpert:
                     f"{path} not found: the oracle expert only works on the synthetic benchmark "
                     f"(reid.synth writes it); choose grounding.expert: pose, stripes or cogvlm for real data"
                 )
-            gt = pl.read_parquet(path)
             self._gt[dataset_dir] = {
-                (r["image_id"], r["part"]): (r["x0"] / r["width"], r["y0"] / r["height"],
-                                             r["x1"] / r["width"], r["y1"] / r["height"])
-                for r in gt.iter_rows(named=True)
+                (image_id, part): (x0, y0, x1, y1)
+                for image_id, part, x0, y0, x1, y1 in read_gt_boxes(Path(dataset_dir)).iter_rows()
             }
         return self._gt[dataset_dir]
 
