@@ -1,0 +1,34 @@
+"""Learning-rate schedules as pure functions of (epoch, step): nothing to restore on resume
+but the counters a checkpoint already holds."""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+import torch
+
+from reid.training.config import Stage1Config, Stage2Config
+
+
+def stage1_lr(config: Stage1Config, epoch: int) -> float:
+    """Per epoch: linear warm-up from `warmup_lr`, then cosine from `lr` to `min_lr` (CLIP-ReID)."""
+    if epoch < config.warmup_epochs:
+        return config.warmup_lr + (config.lr - config.warmup_lr) * epoch / config.warmup_epochs
+    span = max(config.epochs - config.warmup_epochs, 1)
+    progress = (epoch - config.warmup_epochs) / span
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def stage2_factor(config: Stage2Config, epoch: int, step: int) -> float:
+    """Multiplier of the base rates: linear warm-up over the first iterations, x gamma per milestone."""
+    warmup = 1.0
+    if step < config.warmup_iters:
+        warmup = config.warmup_factor + (1.0 - config.warmup_factor) * step / config.warmup_iters
+    return warmup * config.gamma ** bisect.bisect_right(sorted(config.milestones), epoch)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """Scale every parameter group's `base_lr` by `factor`."""
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor

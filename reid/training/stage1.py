@@ -1,0 +1,173 @@
+"""Stage-1: learn the multi-grained prompts of every identity against a fixed visual memory.
+
+Only the prompt tokens train.  The visual memory M1 holds the L2-normalised per-identity
+means of the pre-BNNeck multi-grained image features, extracted once with the pseudo-label
+masks G.  Each step draws a P x K batch of identities and minimises the cross-modal
+prototypical loss of their text features against all of M1.  At the end the learned
+prompts are encoded once more into the text memory M_T that stage-2 aligns images with.
+
+Vision-only (paper Table 6) skips the learning: the stage then only writes the initial
+model (CLIP weights + fresh local tokens, RMP, BNNeck, classifier) for stage-2 to start from.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from reid.data.loading import Preprocess, TrainingSet
+from reid.masks.grid import PatchGrid
+from reid.model import MuvaConfig, build_muva, save_checkpoint
+from reid.model.muva import MuvaModel
+from reid.training.config import Stage1Config, TrainConfig
+from reid.training.data import TrainingData
+from reid.training.distributed import Dist, all_reduce_sum, barrier
+from reid.training.features import extract_training_features
+from reid.training.guards import check_finite
+from reid.training.logging import EpochLog
+from reid.training.losses import prototype_loss
+from reid.training.memory import class_means
+from reid.training.sampler import IdentityBatchSampler
+from reid.training.schedule import set_lr, stage1_lr
+from reid.training.state import fingerprint, load_state, save_state
+from reid.utils.device import autocast
+from reid.utils.progress import progress_bar
+
+MODEL_FILE = "model.pt"
+TEXT_MEMORY_FILE = "text_memory.pt"
+
+
+class TextSide(nn.Module):
+    """The prompts + text encoder as one module, so DDP can average the prompt gradients."""
+
+    def __init__(self, model: MuvaModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(labels)
+
+
+def model_grid(config: MuvaConfig) -> PatchGrid:
+    """The patch grid the model's masks live on."""
+    patch = config.clip["vision_cfg"]["patch_size"]
+    return PatchGrid(config.image_size[0], config.image_size[1], patch, patch)
+
+
+def memory_set(data: TrainingData, config: MuvaConfig) -> TrainingSet:
+    """The training images with their G masks, unaugmented: what memories are built from."""
+    return TrainingSet(data.paths, data.labels, data.masks, Preprocess.for_model(config), model_grid(config))
+
+
+@torch.no_grad()
+def encode_text_memory(model: MuvaModel, num_classes: int, device: torch.device, batch: int = 64) -> torch.Tensor:
+    """M_T: the encoded learned prompts of every identity, [C, F] (raw, as the reference code keeps it)."""
+    rows = []
+    for start in range(0, num_classes, batch):
+        labels = torch.arange(start, min(start + batch, num_classes), device=device)
+        with autocast(device):
+            rows.append(model.encode_text(labels).float())
+    return torch.cat(rows).cpu()
+
+
+def run_stage1(
+    data: TrainingData,
+    config: MuvaConfig,
+    pretrained: str | None,
+    train: TrainConfig,
+    stage: Stage1Config,
+    out_dir: str | Path,
+    state_dir: str | Path,
+    live_dir: str | Path,
+    ctx: Dist,
+) -> dict[str, float]:
+    """Train the prompts (unless vision-only); write out_dir/model.pt (+ text_memory.pt). Returns the last epoch's log."""
+    data.check_fits(config.num_patches)
+    torch.manual_seed(train.seed)
+    model = build_muva(config, pretrained).to(ctx.device)
+    out_dir = Path(out_dir)
+    record: dict[str, float] = {}
+    if not train.vision_only:
+        record = _learn_prompts(model, pretrained, data, train, stage, state_dir, live_dir, ctx)
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(model, out_dir / MODEL_FILE, extra={"stage": 1, "vision_only": train.vision_only, **record})
+        if not train.vision_only:
+            torch.save(encode_text_memory(model, config.num_classes, ctx.device), out_dir / TEXT_MEMORY_FILE)
+    barrier(ctx)
+    return record
+
+
+def _learn_prompts(
+    model: MuvaModel,
+    pretrained: str | None,
+    data: TrainingData,
+    train: TrainConfig,
+    stage: Stage1Config,
+    state_dir: str | Path,
+    live_dir: str | Path,
+    ctx: Dist,
+) -> dict[str, float]:
+    model.requires_grad_(False)
+    model.prompts.tokens.requires_grad_(True)
+    expected = fingerprint(
+        {"model": model.config.to_dict(), "pretrained": pretrained, "train": train.to_dict(), "stage": stage.__dict__, "world": ctx.world},
+        data.labels, data.masks,
+    )
+    state = load_state(state_dir, expected)
+    if state is None:
+        features = extract_training_features(
+            model.image, memory_set(data, model.config), train.memory_batch_size, train.workers, ctx,
+            after_bnneck=False, desc="stage-1 visual memory",
+        )
+        memory = class_means(features, data.labels.to(ctx.device), data.num_classes)
+        start, history = 0, []
+    else:
+        model.load_state_dict(state["model"])
+        memory, start, history = state["memory"].to(ctx.device), state["epoch"], state["history"]
+    text_side = TextSide(model)
+    if ctx.enabled:
+        text_side = DistributedDataParallel(text_side, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    optimizer = torch.optim.Adam(
+        [{"params": [model.prompts.tokens], "base_lr": stage.lr}], lr=stage.lr, weight_decay=stage.weight_decay
+    )
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed, ctx.rank, ctx.world)
+    log = EpochLog(live_dir, history, enabled=ctx.is_main)
+    labels_of = data.labels.to(ctx.device)
+    for epoch in range(start, stage.epochs):
+        began = time.perf_counter()
+        lr = stage1_lr(stage, epoch)
+        set_lr(optimizer, lr / stage.lr)
+        sampler.set_epoch(epoch)
+        totals = torch.zeros(3, device=ctx.device)  # loss sum, correct, count
+        bar = progress_bar(sampler, f"stage-1 epoch {epoch + 1}/{stage.epochs}", unit="batch")
+        for batch in bar:
+            labels = torch.unique(labels_of[torch.as_tensor(batch, device=ctx.device)])
+            with autocast(ctx.device):
+                text = text_side(labels)
+            loss = prototype_loss(text, memory, labels)
+            check_finite({"prototype": loss}, ctx, f"stage-1 epoch {epoch + 1}", state_dir, epoch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                correct = (torch.nn.functional.normalize(text.float(), dim=1) @ memory.t()).argmax(1).eq(labels).sum()
+            totals += torch.stack([loss.detach() * len(labels), correct.float(), torch.tensor(float(len(labels)), device=ctx.device)])
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        loss_sum, correct, count = all_reduce_sum(totals, ctx).tolist()
+        record = {"epoch": epoch, "loss/prototype": loss_sum / count, "acc/text_to_memory": correct / count,
+                  "lr": lr, "time/epoch_s": time.perf_counter() - began}
+        history.append(record)
+        if ctx.is_main:
+            save_state(state_dir, {"fingerprint": expected, "epoch": epoch + 1, "model": model.state_dict(),
+                                   "optimizer": optimizer.state_dict(), "memory": memory.cpu(), "history": history})
+            log.log(record)
+        barrier(ctx)
+    log.close()
+    return history[-1] if history else {}

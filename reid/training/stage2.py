@@ -1,0 +1,202 @@
+"""Stage-2: train the image encoder with AM-MSA (paper §3.2-3.3, SPEC §5).
+
+Trainable: image encoder (patch projection frozen), local tokens, RMP, BNNeck, classifier.
+Each epoch starts by rebuilding the visual memory M2 from BNNeck features extracted with the
+pseudo-label masks G; during the epoch the RMP predictions gate attention, and
+
+    loss = id (label-smoothed CE) + imp (CE of cosine to M2 / tau)
+         + i2tce (CE against the fixed text memory M_T; not in vision-only)
+         + mask (BCE + soft Dice of the RMP logits of every layer against G)
+
+after every step M2 moves towards each identity's hardest sample (gathered over all ranks,
+so every rank applies the same update and the memories stay identical).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from reid.data.loading import Preprocess, TrainingSet
+from reid.model import freeze_patch_projection, load_checkpoint, save_checkpoint
+from reid.model.muva import MuvaModel
+from reid.training.config import Stage2Config, TrainConfig
+from reid.training.data import TrainingData
+from reid.training.distributed import Dist, all_gather, all_reduce_sum, barrier
+from reid.training.features import extract_training_features
+from reid.training.guards import check_finite
+from reid.training.logging import EpochLog
+from reid.training.losses import i2t_loss, id_loss, imp_loss, mask_loss
+from reid.training.memory import class_means, momentum_update
+from reid.training.sampler import IdentityBatchSampler
+from reid.training.schedule import set_lr, stage2_factor
+from reid.training.stage1 import MODEL_FILE, TEXT_MEMORY_FILE, memory_set, model_grid
+from reid.training.state import fingerprint, load_state, save_state
+from reid.utils.device import autocast, autocast_dtype
+from reid.utils.progress import progress_bar
+
+LOSSES = ("id", "imp", "i2tce", "mask")
+
+
+def load_stage1(stage1_dir: str | Path, vision_only: bool, device: torch.device) -> tuple[MuvaModel, torch.Tensor | None]:
+    """The model stage-1 wrote and, unless vision-only, its text memory M_T."""
+    stage1_dir = Path(stage1_dir)
+    if not (stage1_dir / MODEL_FILE).exists():
+        raise FileNotFoundError(f"{stage1_dir / MODEL_FILE} not found: run `dvc repro stage1` first")
+    model, extra = load_checkpoint(stage1_dir / MODEL_FILE, device)
+    if vision_only:
+        return model, None
+    if extra.get("vision_only") or not (stage1_dir / TEXT_MEMORY_FILE).exists():
+        raise ValueError(
+            f"{stage1_dir} comes from a vision-only stage-1 (no text memory) but train.vision_only is false: "
+            f"re-run `dvc repro stage1`"
+        )
+    return model, torch.load(stage1_dir / TEXT_MEMORY_FILE, map_location=device, weights_only=True)
+
+
+def parameter_groups(model: MuvaModel, stage: Stage2Config) -> list[dict]:
+    """Adam groups: RMP at lr x rmp_lr_factor, every other trainable parameter at lr."""
+    rmp = {id(p) for p in model.image.encoder.rmp.parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in trainable if id(p) not in rmp], "base_lr": stage.lr},
+        {"params": [p for p in trainable if id(p) in rmp], "base_lr": stage.lr * stage.rmp_lr_factor},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+def prepare_model(model: MuvaModel, train: TrainConfig, ctx: Dist) -> nn.Module:
+    """Freeze what stage-2 keeps fixed; wrap for DDP (and SyncBatchNorm) under torchrun."""
+    model.prompts.requires_grad_(False)
+    model.text.requires_grad_(False)
+    freeze_patch_projection(model)
+    if not ctx.enabled:
+        return model
+    if train.sync_bn:
+        model.image.bnneck = nn.SyncBatchNorm.convert_sync_batchnorm(model.image.bnneck)
+    return DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+
+
+def step_losses(
+    out, masks: torch.Tensor, labels: torch.Tensor, memory: torch.Tensor, text_memory: torch.Tensor | None,
+    stage: Stage2Config,
+) -> dict[str, torch.Tensor]:
+    """The four stage-2 losses of one batch (i2tce absent when there is no text memory)."""
+    losses = {
+        "id": id_loss(out.logits, labels, stage.label_smoothing),
+        "imp": imp_loss(out.features_bn, memory, labels, stage.imp_temperature),
+    }
+    if text_memory is not None:
+        losses["i2tce"] = i2t_loss(
+            out.features, text_memory, labels, stage.label_smoothing, stage.i2t_similarity, stage.i2t_temperature
+        )
+    if out.mask_logits is not None:
+        losses["mask"] = mask_loss(out.mask_logits, masks)
+    return losses
+
+
+def run_stage2(
+    data: TrainingData,
+    stage1_dir: str | Path,
+    train: TrainConfig,
+    stage: Stage2Config,
+    out_checkpoint: str | Path,
+    state_dir: str | Path,
+    live_dir: str | Path,
+    ctx: Dist,
+) -> dict[str, float]:
+    """Train; write the image side (all inference needs) to `out_checkpoint`. Returns the last epoch's log."""
+    torch.manual_seed(train.seed)
+    model, text_memory = load_stage1(stage1_dir, train.vision_only, ctx.device)
+    config = model.config
+    data.check_fits(config.num_patches)
+    if config.num_classes != data.num_classes:
+        raise ValueError(
+            f"stage-1 model has {config.num_classes} identities, the training data {data.num_classes}: "
+            f"re-run `dvc repro stage1`"
+        )
+    stage1_files = tuple(sorted(str(p) for p in Path(stage1_dir).iterdir()))
+    expected = fingerprint(
+        {"train": train.to_dict(), "stage": stage.__dict__, "world": ctx.world}, data.labels, data.masks,
+        files=stage1_files,
+    )
+    net = prepare_model(model, train, ctx)
+    optimizer = torch.optim.Adam(parameter_groups(model, stage), lr=stage.lr, weight_decay=stage.weight_decay)
+    scaler = torch.amp.GradScaler(enabled=autocast_dtype(ctx.device) == torch.float16)
+    state = load_state(state_dir, expected)
+    start, step, history, memory = 0, 0, [], None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        start, step, history = state["epoch"], state["step"], state["history"]
+    train_set = TrainingSet(
+        data.paths, data.labels, data.masks, Preprocess.for_model(config), model_grid(config), train.augment, train.seed
+    )
+    sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed, ctx.rank, ctx.world)
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=train.workers, pin_memory=ctx.device.type == "cuda",
+                        persistent_workers=False)
+    log = EpochLog(live_dir, history, enabled=ctx.is_main)
+    for epoch in range(start, stage.epochs):
+        began = time.perf_counter()
+        features = extract_training_features(
+            model.image, memory_set(data, config), train.memory_batch_size, train.workers, ctx,
+            after_bnneck=True, desc=f"stage-2 memory {epoch + 1}/{stage.epochs}",
+        )
+        memory = class_means(features, data.labels.to(ctx.device), data.num_classes)
+        sampler.set_epoch(epoch)
+        train_set.epoch = epoch
+        net.train()
+        totals = torch.zeros(len(LOSSES) + 3, device=ctx.device)  # losses, correct, count, batches
+        bar = progress_bar(loader, f"stage-2 epoch {epoch + 1}/{stage.epochs}", unit="batch")
+        for images, masks, labels, _ in bar:
+            set_lr(optimizer, stage2_factor(stage, epoch, step))
+            images, masks, labels = (t.to(ctx.device, non_blocking=True) for t in (images, masks, labels))
+            with autocast(ctx.device):
+                out = net(images)
+            losses = step_losses(out, masks, labels, memory, text_memory, stage)
+            check_finite(losses, ctx, f"stage-2 epoch {epoch + 1} step {step + 1}", state_dir, epoch)
+            loss = sum(stage.loss_weights[name] * value for name, value in losses.items())
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            momentum_update(memory, all_gather(out.features_bn, ctx), all_gather(labels, ctx), stage.memory_momentum)
+            step += 1
+            with torch.no_grad():
+                values = [losses[n].detach() if n in losses else torch.zeros((), device=ctx.device) for n in LOSSES]
+                correct = out.logits.argmax(1).eq(labels).sum().float()
+                totals += torch.stack([*values, correct, torch.tensor(float(len(labels)), device=ctx.device),
+                                       torch.ones((), device=ctx.device)])
+            bar.set_postfix({n: f"{v.item():.3f}" for n, v in losses.items()})
+        record = _epoch_record(epoch, all_reduce_sum(totals, ctx).tolist(), optimizer, began, losses)
+        history.append(record)
+        if ctx.is_main:
+            save_state(state_dir, {"fingerprint": expected, "epoch": epoch + 1, "step": step,
+                                   "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "scaler": scaler.state_dict(), "memory": memory.cpu(), "history": history})
+            log.log(record)
+        barrier(ctx)
+    log.close()
+    if ctx.is_main:
+        save_checkpoint(model.image, out_checkpoint, extra={"stage": 2, **(history[-1] if history else {})})
+    barrier(ctx)
+    return history[-1] if history else {}
+
+
+def _epoch_record(
+    epoch: int, totals: list[float], optimizer: torch.optim.Optimizer, began: float, losses: dict
+) -> dict[str, float]:
+    """Epoch means of the losses (summed over ranks, so divided by batches x ranks), accuracy, lr, time."""
+    *sums, correct, count, batches = totals
+    record: dict[str, float] = {"epoch": epoch}
+    record.update({f"loss/{n}": s / batches for n, s in zip(LOSSES, sums) if n in losses})
+    record["acc/id"] = correct / count
+    record["lr"] = optimizer.param_groups[0]["lr"]
+    record["time/epoch_s"] = time.perf_counter() - began
+    return record

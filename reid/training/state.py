@@ -1,0 +1,70 @@
+"""Resumable training state: one atomically replaced file per stage, written after every epoch.
+
+The state holds everything the next epoch depends on (weights, optimiser, memories, epoch
+and step counters, RNG states, the logged history) and a fingerprint of the inputs and
+parameters: a state made for other inputs is never resumed, it is started over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+STATE_FILE = "last.pt"
+
+
+def fingerprint(config: Any, *tensors: torch.Tensor, files: tuple[str | Path, ...] = ()) -> str:
+    """Digest of a JSON-able config, tensors and files: equal digests = resumable."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for tensor in tensors:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    for path in files:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_state(state_dir: str | Path, payload: dict[str, Any]) -> Path:
+    """Write `payload` (+ RNG states) to state_dir/last.pt via a temporary file: a kill never leaves half a state."""
+    path = Path(state_dir) / STATE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({**payload, "rng": rng_state()}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_state(state_dir: str | Path, expected: str) -> dict[str, Any] | None:
+    """The saved state if it exists and was made with fingerprint `expected`, else None."""
+    path = Path(state_dir) / STATE_FILE
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("fingerprint") != expected:
+        print(f"{path}: made with other inputs or parameters; starting over")
+        return None
+    restore_rng(state["rng"])
+    return state
