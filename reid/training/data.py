@@ -55,7 +55,7 @@ def load_training_data(train_path: str | Path, masks_path: str | Path) -> Traini
     return TrainingData(
         image_ids=train["image_id"].to_list(),
         paths=train["path"].to_list(),
-        labels=torch.from_numpy(labels).long(),
+        labels=torch.tensor(labels, dtype=torch.long),
         masks=masks[order],
         class_domains=[int(d) for d in domains],
         num_classes=num_classes,

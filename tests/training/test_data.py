@@ -1,0 +1,92 @@
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from reid.data.loading import Augment, Preprocess, TrainingSet
+from reid.masks.grid import PatchGrid
+from reid.masks.store import write_masks
+from reid.training.data import load_training_data
+from reid.training.model_config import muva_config
+from reid.utils.images import write_image
+from tests.training.helpers import tiny_model_params, write_training_set
+
+
+def test_manifest_and_masks_are_joined_by_image_id(tmp_path):
+    train_path, masks_path = write_training_set(tmp_path, ids=3, per_id=2)
+    train = pl.read_parquet(train_path)
+    shuffled = train.reverse()
+    ids = shuffled["image_id"].to_list()
+    masks = np.zeros((6, 3, 8), dtype=bool)
+    for row, image_id in enumerate(ids):
+        masks[row, 0, int(image_id.split("_")[-1][0])] = True  # patch index = image number within its id
+    write_masks(masks_path, ids, masks, {})
+    data = load_training_data(train_path, masks_path)
+    assert data.num_classes == 3 and data.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert [int(torch.nonzero(m[0])[0]) for m in data.masks] == [0, 1, 0, 1, 0, 1]
+
+
+def test_an_image_without_a_mask_is_named(tmp_path):
+    train_path, masks_path = write_training_set(tmp_path, ids=2, per_id=2)
+    ids = pl.read_parquet(train_path)["image_id"].to_list()
+    write_masks(masks_path, ids[1:], np.zeros((3, 3, 8), dtype=bool), {})
+    with pytest.raises(ValueError, match=f"1 training images have no pseudo-label mask.*'{ids[0]}'.*calibrate"):
+        load_training_data(train_path, masks_path)
+
+
+def test_labels_out_of_range_or_with_gaps_are_named(tmp_path):
+    train_path, masks_path = write_training_set(tmp_path, ids=3, per_id=1)
+    train = pl.read_parquet(train_path)
+    train.with_columns(pl.Series("label", [0, -1, 2])).write_parquet(train_path)
+    with pytest.raises(ValueError, match="'T/train/0001_0.png' has label -1 outside 0..2"):
+        load_training_data(train_path, masks_path)
+    train.with_columns(pl.Series("label", [0, 2, 2])).write_parquet(train_path)
+    with pytest.raises(ValueError, match="no training image has label 1"):
+        load_training_data(train_path, masks_path)
+
+
+def test_masks_of_another_grid_are_refused(tmp_path):
+    data = load_training_data(*write_training_set(tmp_path, ids=2, per_id=1))
+    with pytest.raises(ValueError, match="8 patches but the model has 128.*calibrate"):
+        data.check_fits(128)
+
+
+def marked_set(tmp_path, augment):
+    """One 64x32 image, white in its left column of patches, with a head mask on the left patches."""
+    image = np.zeros((64, 32, 3), dtype=np.uint8)
+    image[:, :16] = 255
+    write_image(tmp_path / "a.png", image)
+    masks = torch.zeros(1, 3, 8, dtype=torch.bool)
+    masks[0, 0, 0::2] = True  # left column of the 4 x 2 grid
+    return TrainingSet([str(tmp_path / "a.png")], torch.tensor([0]), masks, Preprocess((64, 32)), PatchGrid(64, 32, 16, 16), augment, seed=0)
+
+
+def test_a_flip_moves_image_and_masks_together(tmp_path):
+    dataset = marked_set(tmp_path, Augment(flip=1.0))
+    image, masks, label, index = dataset[0]
+    assert (image[:, :, 16:] == 1.0).all() and (image[:, :, :16] == -1.0).all()  # white now on the right
+    assert masks[0].tolist() == [0.0, 1.0] * 4
+    unflipped = marked_set(tmp_path, Augment(flip=0.0))[0]
+    assert (unflipped[0][:, :, :16] == 1.0).all() and unflipped[1][0].tolist() == [1.0, 0.0] * 4
+
+
+def test_augmentation_is_a_function_of_seed_epoch_and_index(tmp_path):
+    dataset = marked_set(tmp_path, Augment(flip=0.5, random_crop=True, random_erasing=0.5))
+    flips = []
+    for epoch in range(8):
+        dataset.epoch = epoch
+        first, again = dataset[0], dataset[0]
+        assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+        flips.append(first[1][0, 1].item())
+    assert 0 < sum(flips) < 8  # both outcomes occur over epochs
+
+
+def test_model_config_follows_the_protocol():
+    single = muva_config(tiny_model_params(rmp={"heads": "auto"}), ["MA"], 4, [0] * 4)
+    assert single.rmp.heads == 2 and single.num_classes == 4
+    assert muva_config(tiny_model_params(), ["MS"], 4, [0] * 4).rmp.heads == 8
+    multi = muva_config(tiny_model_params(prompts={"style": "domain_specific"}), ["D", "MS"], 4, [0, 0, 1, 1])
+    assert multi.rmp.heads == 8 and len(multi.prompts.domain_phrases) == 2 and multi.class_domains == (0, 0, 1, 1)
+    assert muva_config(tiny_model_params(rmp={"heads": 4}), ["MA"], 4, [0] * 4).rmp.heads == 4
+    with pytest.raises(ValueError, match="no domain phrase for \\['MINE'\\]"):
+        muva_config(tiny_model_params(prompts={"style": "domain_specific"}), ["MINE"], 4, [0] * 4)

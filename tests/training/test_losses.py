@@ -1,0 +1,51 @@
+import math
+
+import torch
+import torch.nn.functional as F
+
+from reid.training.losses import i2t_loss, id_loss, imp_loss, mask_loss, prototype_loss
+
+
+def test_prototype_loss_is_ce_over_cosines_at_temperature_one():
+    memory = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    text = torch.tensor([[3.0, 0.0]])  # cosine 1 to row 0, 0 to row 1
+    expected = -math.log(math.e / (math.e + 1.0))
+    assert math.isclose(prototype_loss(text, memory, torch.tensor([0])).item(), expected, rel_tol=1e-6)
+
+
+def test_id_loss_smooths_labels():
+    logits = torch.tensor([[2.0, 0.0, 0.0]])
+    logp = F.log_softmax(logits, dim=1)[0]
+    expected = -(0.9 + 0.1 / 3) * logp[0] - (0.1 / 3) * (logp[1] + logp[2])
+    assert math.isclose(id_loss(logits, torch.tensor([0]), 0.1).item(), expected.item(), rel_tol=1e-6)
+
+
+def test_imp_loss_divides_cosines_by_tau():
+    memory = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    features = torch.tensor([[5.0, 5.0]])  # cosine 0.7071 to both rows
+    assert math.isclose(imp_loss(features, memory, torch.tensor([1]), 0.01).item(), math.log(2), rel_tol=1e-6)
+    features = torch.tensor([[1.0, 0.0]])
+    assert math.isclose(imp_loss(features, memory, torch.tensor([0]), 0.01).item(), math.log1p(math.exp(-100)), abs_tol=1e-12)
+
+
+def test_i2t_dot_uses_raw_products_cosine_normalises():
+    text = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    features = torch.tensor([[1.0, 1.0]])
+    dot = i2t_loss(features, text, torch.tensor([1]), 0.0, "dot")
+    assert math.isclose(dot.item(), -math.log(math.e / (math.e**2 + math.e)), rel_tol=1e-6)
+    cosine = i2t_loss(features, text, torch.tensor([1]), 0.0, "cosine")
+    assert math.isclose(cosine.item(), math.log(2), rel_tol=1e-6)
+
+
+def test_mask_loss_is_bce_plus_dice_averaged_over_layers():
+    targets = torch.tensor([[[1.0, 0.0, 1.0, 0.0]]])  # B=1, P=1, N=4
+    perfect = torch.where(targets.bool(), 20.0, -20.0)[None].repeat(3, 1, 1, 1)  # L=3
+    assert mask_loss(perfect, targets).item() < 1e-6
+    zero = torch.zeros(2, 1, 1, 4)  # sigmoid 0.5 everywhere
+    dice = 1 - (2 * 1.0 + 1) / (2.0 + 2.0 + 1)
+    assert math.isclose(mask_loss(zero, targets).item(), math.log(2) + dice, rel_tol=1e-6)
+
+
+def test_an_empty_target_with_an_empty_prediction_costs_only_its_bce():
+    logits = torch.full((1, 1, 1, 4), -30.0)
+    assert mask_loss(logits, torch.zeros(1, 1, 4)).item() < 1e-6

@@ -1,0 +1,120 @@
+"""Reliability: kill -9 and resume, NaN guard, fingerprints, vision-only."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import reid.training.stage2 as stage2_module
+from reid.model import build_muva
+from reid.model.checkpoint import read_checkpoint
+from reid.training.data import load_training_data
+from reid.training.distributed import Dist
+from reid.training.guards import TrainingDiverged
+from reid.training.stage1 import TEXT_MEMORY_FILE, run_stage1
+from reid.training.stage2 import run_stage2
+from tests.training.helpers import tiny_config, tiny_train_configs, write_training_set
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def trained_stage1(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    write_training_set(root)
+    data = load_training_data(root / "train.parquet", root / "masks.parquet")
+    train, stage1, _ = tiny_train_configs()
+    record = run_stage1(data, tiny_config(data.num_classes), None, train, stage1,
+                        root / "stage1", root / "s1state", root / "s1live", Dist())
+    return root, data, record
+
+
+def child(root: Path, run: str, slow_after_epoch: int = 0) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "tests.training.resume_child", str(root), run, str(slow_after_epoch)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_stage1_learns_prompts_and_writes_the_text_memory(trained_stage1):
+    root, data, record = trained_stage1
+    memory = torch.load(root / "stage1" / TEXT_MEMORY_FILE, weights_only=True)
+    assert memory.shape == (data.num_classes, 4 * 16)
+    assert record["epoch"] == 1 and 0.0 <= record["acc/text_to_memory"] <= 1.0
+    torch.manual_seed(0)  # the run's seed: the same initial model, of which only the prompts may move
+    initial = build_muva(tiny_config(data.num_classes))
+    trained = read_checkpoint(root / "stage1" / "model.pt")["state_dict"]
+    for name, value in initial.state_dict().items():
+        assert torch.equal(value, trained[name]) != (name == "prompts.tokens"), name
+
+
+def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(trained_stage1):
+    root, _, _ = trained_stage1
+    whole = child(root, "whole")
+    assert whole.wait(timeout=120) == 0, whole.stdout.read().decode()
+    killed = child(root, "killed", slow_after_epoch=1)
+    ready = root / "killed" / "ready"
+    deadline = time.monotonic() + 120
+    while not ready.exists() and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait(timeout=30) == -signal.SIGKILL, "the run ended before it could be killed"
+    assert torch.load(root / "killed" / "state" / "last.pt", weights_only=False)["epoch"] == 1
+    resumed = child(root, "killed")
+    assert resumed.wait(timeout=120) == 0, resumed.stdout.read().decode()
+    a = read_checkpoint(root / "whole" / "muva.pt")["state_dict"]
+    b = read_checkpoint(root / "killed" / "muva.pt")["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], v) for k, v in read_checkpoint(root / "stage1" / "model.pt")["state_dict"].items() if k in a)
+    steps = json.loads((root / "killed" / "live" / "metrics.json").read_text())["step"]
+    lines = (root / "killed" / "live" / "plots" / "metrics" / "loss" / "id.tsv").read_text().strip().splitlines()
+    assert steps == 2 and len(lines) == 1 + 3  # header + one row per epoch, none repeated
+
+
+def test_a_nan_loss_stops_with_the_last_good_checkpoint_kept(trained_stage1, monkeypatch):
+    root, data, _ = trained_stage1
+    train, _, stage2 = tiny_train_configs()
+    calls = {"n": 0}
+    real = stage2_module.id_loss
+
+    def poisoned(*args):
+        calls["n"] += 1
+        loss = real(*args)
+        return loss * float("nan") if calls["n"] > 3 else loss  # the tiny set has 2 steps per epoch
+
+    monkeypatch.setattr(stage2_module, "id_loss", poisoned)
+    state = root / "nan" / "state"
+    with pytest.raises(TrainingDiverged, match=r"epoch 2 step 4: loss id is NaN.*last good checkpoint .*after epoch 1"):
+        run_stage2(data, root / "stage1", train, stage2, root / "nan" / "muva.pt", state, root / "nan" / "live", Dist())
+    kept = torch.load(state / "last.pt", weights_only=False)
+    assert kept["epoch"] == 1 and all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
+    assert not (root / "nan" / "muva.pt").exists()
+
+
+def test_a_state_from_other_parameters_is_not_resumed(trained_stage1, capsys):
+    root, data, _ = trained_stage1
+    train, _, stage2 = tiny_train_configs(epochs=1)
+    run_stage2(data, root / "stage1", train, stage2, root / "fp" / "a.pt", root / "fp" / "state", root / "fp" / "live", Dist())
+    capsys.readouterr()
+    train, _, stage2 = tiny_train_configs(epochs=1, lr=5e-4)
+    run_stage2(data, root / "stage1", train, stage2, root / "fp" / "b.pt", root / "fp" / "state", root / "fp" / "live", Dist())
+    assert "made with other inputs or parameters; starting over" in capsys.readouterr().out
+
+
+def test_vision_only_trains_without_stage1_and_without_i2tce(tmp_path):
+    write_training_set(tmp_path)
+    data = load_training_data(tmp_path / "train.parquet", tmp_path / "masks.parquet")
+    train, stage1, stage2 = tiny_train_configs(epochs=1)
+    vision = type(train)(**{**train.__dict__, "vision_only": True})
+    assert run_stage1(data, tiny_config(data.num_classes), None, vision, stage1,
+                      tmp_path / "stage1", tmp_path / "s", tmp_path / "l", Dist()) == {}
+    assert not (tmp_path / "stage1" / TEXT_MEMORY_FILE).exists()
+    record = run_stage2(data, tmp_path / "stage1", vision, stage2, tmp_path / "m.pt", tmp_path / "s2", tmp_path / "l2", Dist())
+    assert "loss/i2tce" not in record and {"loss/id", "loss/imp", "loss/mask"} <= record.keys()
+    with pytest.raises(ValueError, match="vision-only stage-1.*re-run `dvc repro stage1`"):
+        run_stage2(data, tmp_path / "stage1", train, stage2, tmp_path / "m.pt", tmp_path / "s3", tmp_path / "l3", Dist())
