@@ -1,1 +1,1 @@
-"""Evaluation: Market-1501 protocol ranking metrics (mAP, CMC) for re-identification features."""
+"""Evaluation: feature extraction, Market-1501 metrics (mAP, CMC), part-mask IoU, pictures, the evaluate step."""

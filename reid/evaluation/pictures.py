@@ -1,0 +1,178 @@
+"""What a person looks at after evaluation: CMC curves, a ranking sheet, predicted part masks.
+
+- CMC: `cmc/<TARGET>.csv` (`rank,cmc`, percent; a DVC plot) and `cmc.png` with every target.
+- Ranking sheet: per query, the query then its top-k gallery images after the protocol's
+  removals (same pid and camera, junk), true matches framed green, false ones red.
+- Part masks (paper Fig. 7): per image, the image then one tile per part with the patches
+  the model assigned to that part tinted in the part's colour, the rest dimmed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+import torch
+
+from reid.evaluation.metrics import JUNK_PID, pairwise_distances
+from reid.grounding.contact_sheet import COLOURS
+from reid.masks.grid import PatchGrid
+from reid.utils.images import read_image, write_image
+
+TILE_W, TILE_H = 64, 128  # the model's 1:2 input aspect
+FRAME = 4  # width of the coloured frame around a tile
+GAP = 12  # white space between the query and its matches, and before each mask sample
+ROW_GAP = 4  # white space between rows
+LABEL_W = 40  # minimum width of the left column of the part-mask figure naming the target
+GREEN, RED, GREY = (0, 170, 0), (220, 0, 0), (128, 128, 128)  # frames: true, false match; query
+
+
+def write_cmc(cmc: Mapping[str, np.ndarray], csv_dir: str | os.PathLike, png_path: str | os.PathLike) -> None:
+    """CMC curves {target: [max_rank] fractions} → `<csv_dir>/<target>.csv` (`rank,cmc`, percent)
+    and one plot of them all.
+
+    One file per target with the same columns is what a DVC plot of the folder (`x: rank,
+    y: cmc`) draws for any protocol, and what `dvc plots diff` overlays run by run; a
+    wide file would need the target names in dvc.yaml. Earlier CSVs in `csv_dir` are removed.
+    """
+    csv_dir = Path(csv_dir)
+    csv_dir.mkdir(parents=True, exist_ok=True)
+    for stale in csv_dir.glob("*.csv"):
+        stale.unlink()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for target, curve in cmc.items():
+        ranks, percent = np.arange(1, len(curve) + 1), np.round(100 * np.asarray(curve), 2)
+        pl.DataFrame({"rank": ranks, "cmc": percent}).write_csv(csv_dir / f"{target}.csv")
+        ax.plot(ranks, percent, marker=".", label=target)
+    ax.set_xlabel("rank")
+    ax.set_ylabel("matching rate (%)")
+    ax.set_title("CMC")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    Path(png_path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+def choose_queries(first_hit: np.ndarray, n: int) -> np.ndarray:
+    """Indices of `n` queries evenly spaced among those with a valid match (first_hit >= 0):
+    deterministic, and spread over the query list rather than its first identities."""
+    valid = np.flatnonzero(np.asarray(first_hit) >= 0)
+    if len(valid) <= n:
+        return valid
+    return valid[np.linspace(0, len(valid) - 1, n).round().astype(np.int64)]
+
+
+def top_matches(
+    query_feats: torch.Tensor,
+    gallery_feats: torch.Tensor,
+    query_pids: np.ndarray,
+    gallery_pids: np.ndarray,
+    query_cams: np.ndarray,
+    gallery_cams: np.ndarray,
+    k: int = 10,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k gallery indices [Nq, k] (−1 past the end) and whether each is a true match [Nq, k],
+    ranked as the metrics rank: same distance, same removals, ties by gallery index."""
+    dist = pairwise_distances(query_feats, gallery_feats)
+    q_pids, q_cams = np.asarray(query_pids)[:, None], np.asarray(query_cams)[:, None]
+    g_pids, g_cams = np.asarray(gallery_pids)[None], np.asarray(gallery_cams)[None]
+    removed = ((g_pids == q_pids) & (g_cams == q_cams)) | (g_pids == JUNK_PID)
+    order = np.argsort(np.where(removed, np.inf, dist), axis=1, kind="stable")[:, :k]
+    kept = ~np.take_along_axis(removed, order, axis=1)
+    index = np.where(kept, order, -1)
+    match = kept & (np.take_along_axis(np.broadcast_to(g_pids, dist.shape), order, axis=1) == q_pids)
+    pad = k - index.shape[1]
+    return np.pad(index, ((0, 0), (0, pad)), constant_values=-1), np.pad(match, ((0, 0), (0, pad)))
+
+
+def ranking_sheet(
+    query_paths: Sequence[str],
+    ranked_paths: Sequence[Sequence[str | None]],
+    matches: np.ndarray,
+    out_path: str | os.PathLike,
+) -> np.ndarray:
+    """Write the sheet: one row per query (query tile, gap, its ranked gallery tiles framed
+    green = true match, red = false; None = nothing left to rank, blank). Returns the image."""
+    k = matches.shape[1]
+    rows = []
+    for query, ranked, hits in zip(query_paths, ranked_paths, matches, strict=True):
+        tiles = [_framed(_tile(query), GREY), _blank(GAP, TILE_H)]
+        for path, hit in zip(ranked, hits):
+            tiles.append(_blank(TILE_W, TILE_H) if path is None else _framed(_tile(path), GREEN if hit else RED))
+        tiles += [_blank(TILE_W, TILE_H)] * (k - len(ranked))
+        rows.append(np.hstack(tiles))
+    sheet = _stack_rows(rows, width=TILE_W * (1 + k) + GAP)
+    write_image(out_path, sheet)
+    return sheet
+
+
+def part_mask_sheet(
+    samples: Mapping[str, tuple[Sequence[str], np.ndarray]],
+    grid: PatchGrid,
+    parts: Sequence[str],
+    out_path: str | os.PathLike,
+) -> np.ndarray:
+    """Write the paper's Fig. 7: one row per target {target: (paths, masks [n, P, Npatch] bool)},
+    each image followed by one tile per part. Returns the image."""
+    rows = []
+    for target, (paths, masks) in samples.items():
+        tiles = [_label(target)]
+        for path, image_masks in zip(paths, masks, strict=True):
+            rgb = _tile(path)
+            overlays = [_overlay(rgb, mask, grid, COLOURS[part]) for part, mask in zip(parts, image_masks)]
+            tiles += [_blank(GAP, TILE_H), rgb, *overlays]
+        rows.append(np.hstack(tiles))
+    sheet = _stack_rows(rows, width=max(r.shape[1] for r in rows))
+    write_image(out_path, sheet)
+    return sheet
+
+
+def _tile(path: str) -> np.ndarray:
+    """The image at `path` resized to one tile [TILE_H, TILE_W, 3]."""
+    return cv2.resize(read_image(path), (TILE_W, TILE_H), interpolation=cv2.INTER_AREA)
+
+
+def _framed(tile: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    out = tile.copy()
+    out[:FRAME], out[-FRAME:], out[:, :FRAME], out[:, -FRAME:] = colour, colour, colour, colour
+    return out
+
+
+def _blank(width: int, height: int) -> np.ndarray:
+    return np.full((height, width, 3), 255, np.uint8)
+
+
+def _label(text: str) -> np.ndarray:
+    """A white tile naming the row, at least LABEL_W wide."""
+    (width, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    tile = _blank(max(LABEL_W, width + 6), TILE_H)
+    cv2.putText(tile, text, (3, TILE_H // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return tile
+
+
+def _overlay(tile: np.ndarray, mask: np.ndarray, grid: PatchGrid, colour: tuple[int, int, int]) -> np.ndarray:
+    """Tint the tile's pixels under the mask's patches [Npatch] with `colour`, dim the others."""
+    cells = np.asarray(mask, dtype=np.uint8).reshape(grid.rows, grid.cols)
+    inside = cv2.resize(cells, (TILE_W, TILE_H), interpolation=cv2.INTER_NEAREST).astype(bool)[..., None]
+    tinted = 0.5 * tile + 0.5 * np.asarray(colour, dtype=np.float64)
+    return np.where(inside, tinted, 0.35 * tile).round().astype(np.uint8)
+
+
+def _stack_rows(rows: list[np.ndarray], width: int) -> np.ndarray:
+    """Rows padded to `width` on the right, ROW_GAP white pixels apart."""
+    out = []
+    for i, row in enumerate(rows):
+        if i:
+            out.append(_blank(width, ROW_GAP))
+        out.append(np.hstack([row, _blank(width - row.shape[1], row.shape[0])]))
+    return np.vstack(out)

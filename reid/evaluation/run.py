@@ -1,0 +1,211 @@
+"""The evaluate step end to end: model + target manifests → metrics JSON and pictures.
+
+For every target of the protocol (a target equal to a source is the source-domain test,
+paper Table 4), query and gallery features are extracted in one pass (with the predicted
+part masks of AM-MSA models) and ranked with the Market-1501 protocol.
+
+Metrics are percentages rounded to 2 decimals, as re-ID papers report them; mask IoU is a
+fraction (4 decimals, like `metrics/calibration.json`). The file is keyed by target so
+`dvc metrics diff` compares runs target by target:
+
+    {"MA": {"mAP": 52.03, "rank1": 72.1, "rank5": …, "rank10": …, "queries": 2228,
+            "skipped_queries": 0, "gallery": 17661, "mask_iou": {"head": …, "mean": …}},
+     "average": {"mAP": …, …}, "protocol": "MS->MA,D", "synthetic": false}
+
+`queries` counts the queries that have a true match (the others are skipped, SPEC §2);
+`average` is the unweighted mean over targets; `mask_iou` appears where the data have true
+part boxes (the synthetic benchmark) and the model predicts masks (AM-MSA).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from reid.data.ingest import read_manifest
+from reid.evaluation.extract import Extraction, extract, predicts_masks
+from reid.evaluation.mask_iou import box_mask_iou, model_grid
+from reid.evaluation.metrics import ReIDMetrics, evaluate_features
+from reid.evaluation.pictures import choose_queries, part_mask_sheet, ranking_sheet, top_matches, write_cmc
+from reid.masks.report import truth_boxes
+from reid.model import ReidEncoder, load_for_inference
+from reid.utils.device import resolve_device
+
+REPORTED = ("mAP", "rank1", "rank5", "rank10")
+TOP_K = 10  # gallery matches per query on the ranking sheet
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The `evaluation` section of params.yaml."""
+
+    batch_size: int = 128  # images per forward pass
+    device: str = "auto"  # auto | cpu | cuda | cuda:1 …
+    workers: int = 2  # image-decoding processes (0 = in the main process)
+    max_rank: int = 50  # CMC curve length
+    sheet_queries: int = 8  # rows of each target's ranking sheet (0 = no sheet)
+    mask_images: int = 6  # images per target on the part-mask figure (0 = no figure)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.workers < 0:
+            raise ValueError(
+                f"evaluation.batch_size must be >= 1 and workers >= 0, got {self.batch_size} and {self.workers}"
+            )
+        if self.max_rank < 10:
+            raise ValueError(f"evaluation.max_rank must be >= 10 (Rank-10 is reported), got {self.max_rank}")
+        if self.sheet_queries < 0 or self.mask_images < 0:
+            raise ValueError("evaluation.sheet_queries and evaluation.mask_images must be >= 0")
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    metrics: ReIDMetrics
+    num_gallery: int
+    mask_iou: dict[str, float] | None
+    mask_samples: tuple[list[str], np.ndarray] | None  # paths and their masks [n, P, Npatch] for Fig. 7
+
+
+def run_evaluate(
+    checkpoint: Path,
+    manifests_dir: Path,
+    protocol_json: Path,
+    metrics_path: Path,
+    plots_dir: Path,
+    config: EvalConfig = EvalConfig(),
+) -> dict:
+    """Evaluate the checkpoint on every target of the protocol; write metrics and pictures.
+
+    plots_dir receives `cmc/<TARGET>.csv`, `cmc.png` and `sheets/` (`ranking_<TARGET>.png`,
+    and `part_masks.png` for models that predict masks): the optional pictures share a
+    folder so that DVC can declare it whatever the model and protocol.
+    """
+    protocol = read_protocol(protocol_json)
+    device = resolve_device(config.device)
+    encoder = load_model(checkpoint, device)
+    plots_dir, sheets_dir = Path(plots_dir), Path(plots_dir) / "sheets"
+    sheets_dir.mkdir(parents=True, exist_ok=True)
+    results, synthetic = {}, bool(protocol.get("synthetic", False))
+    for target in protocol["targets"]:
+        frame = read_manifest(Path(manifests_dir), target)
+        synthetic |= bool(frame["synthetic"].any())
+        results[target] = evaluate_target(encoder, frame, target, config, device, sheets_dir)
+    record = metrics_record(results, protocol["name"], synthetic)
+    metrics_path = Path(metrics_path)
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    metrics_path.write_text(json.dumps(record, indent=2) + "\n")
+    write_cmc({t: r.metrics.cmc for t, r in results.items()}, plots_dir / "cmc", plots_dir / "cmc.png")
+    samples = {t: r.mask_samples for t, r in results.items() if r.mask_samples is not None}
+    if samples:
+        part_mask_sheet(samples, model_grid(encoder.config), encoder.config.parts, sheets_dir / "part_masks.png")
+    return record
+
+
+def read_protocol(path: Path) -> dict:
+    """protocol.json as written by the protocol stage."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro protocol` (or `reid protocol`) first")
+    return json.loads(path.read_text())
+
+
+def load_model(checkpoint: Path, device: torch.device) -> ReidEncoder:
+    """The image side of the trained model, in eval mode on `device`."""
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"model checkpoint {checkpoint} not found: train it first with `dvc repro stage2`")
+    return load_for_inference(checkpoint, device)
+
+
+def evaluate_target(
+    encoder: ReidEncoder, frame: pl.DataFrame, target: str, config: EvalConfig, device: torch.device, sheets_dir: Path
+) -> TargetResult:
+    """Metrics (and mask IoU on synthetic data) of one target; writes its ranking sheet."""
+    query, gallery = split_test(frame, target)
+    rows = pl.concat([query, gallery])
+    with_masks = predicts_masks(encoder.config)
+    out = extract(encoder, rows["path"].to_list(), batch_size=config.batch_size, device=device,
+                  workers=config.workers, desc=f"{target} query+gallery", with_masks=with_masks)
+    n = query.height
+    rank_device = device if device.type == "cuda" else torch.device("cpu")  # ranking is int64 work: CUDA or CPU
+    metrics = evaluate_features(
+        out.features[:n].to(rank_device), out.features[n:].to(rank_device),
+        query["pid"].to_numpy(), gallery["pid"].to_numpy(), query["camid"].to_numpy(), gallery["camid"].to_numpy(),
+        max_rank=config.max_rank,
+    )
+    if config.sheet_queries:
+        sheet = sheets_dir / f"ranking_{target}.png"
+        write_ranking_sheet(out.features, query, gallery, metrics, config.sheet_queries, sheet)
+    print(f"{target}: mAP {100 * metrics.mAP:.2f}  Rank-1 {100 * metrics.rank1:.2f}  "
+          f"({metrics.num_valid} queries, {metrics.num_skipped} skipped, {gallery.height} gallery)")
+    samples = mask_samples(rows, out, config.mask_images)
+    return TargetResult(metrics, gallery.height, part_iou(encoder, rows, out), samples)
+
+
+def split_test(frame: pl.DataFrame, target: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The target's query and gallery rows."""
+    query, gallery = (frame.filter(pl.col("split") == split) for split in ("query", "gallery"))
+    if query.height == 0 or gallery.height == 0:
+        raise ValueError(
+            f"target {target} has {query.height} query and {gallery.height} gallery images; a target needs both "
+            f"(check its manifest and data/manifests/summary.json)"
+        )
+    return query, gallery
+
+
+def write_ranking_sheet(
+    features: torch.Tensor, query: pl.DataFrame, gallery: pl.DataFrame, metrics: ReIDMetrics, n: int, path: Path
+) -> None:
+    """Sheet of `n` queries (evenly spread over those with a match) and their top-10 gallery images."""
+    chosen = choose_queries(metrics.first_hit, n)
+    q_pids, q_cams = query["pid"].to_numpy()[chosen], query["camid"].to_numpy()[chosen]
+    index, match = top_matches(features[: query.height][chosen], features[query.height:], q_pids,
+                               gallery["pid"].to_numpy(), q_cams, gallery["camid"].to_numpy(), k=TOP_K)
+    g_paths = gallery["path"].to_list()
+    ranked = [[g_paths[i] if i >= 0 else None for i in row] for row in index.tolist()]
+    ranking_sheet([query["path"][int(i)] for i in chosen], ranked, match, path)
+
+
+def part_iou(encoder: ReidEncoder, rows: pl.DataFrame, out: Extraction) -> dict[str, float] | None:
+    """Mask IoU against the voted ground-truth boxes, where the data have them and the model predicts masks."""
+    if out.part_masks is None or not rows["synthetic"].any():
+        return None
+    parts = encoder.config.parts
+    boxes = truth_boxes(rows, parts)
+    if boxes is None:
+        return None
+    return box_mask_iou(out.part_masks.numpy(), boxes, model_grid(encoder.config), parts)
+
+
+def mask_samples(rows: pl.DataFrame, out: Extraction, n: int) -> tuple[list[str], np.ndarray] | None:
+    """`n` images evenly spread over the target's query + gallery rows, with their predicted masks."""
+    if out.part_masks is None or n == 0:
+        return None
+    index = np.unique(np.linspace(0, rows.height - 1, n).round().astype(np.int64))
+    return [rows["path"][int(i)] for i in index], out.part_masks[index].numpy()
+
+
+def metrics_record(results: dict[str, TargetResult], protocol: str, synthetic: bool) -> dict:
+    """The metrics JSON: per target, their average, the protocol name and the synthetic flag."""
+    scores = {t: {k: 100 * r.metrics.summary()[k] for k in REPORTED} for t, r in results.items()}
+    record: dict = {}
+    for target, r in results.items():
+        record[target] = {k: round(v, 2) for k, v in scores[target].items()}
+        record[target].update(queries=r.metrics.num_valid, skipped_queries=r.metrics.num_skipped, gallery=r.num_gallery)
+        if r.mask_iou is not None:
+            record[target]["mask_iou"] = {k: round(v, 4) for k, v in r.mask_iou.items()}
+    record["average"] = _mean(list(scores.values()), 2)
+    ious = [r.mask_iou for r in results.values() if r.mask_iou is not None]
+    if ious:
+        record["average"]["mask_iou"] = _mean(ious, 4)
+    record.update(protocol=protocol, synthetic=synthetic)
+    return record
+
+
+def _mean(dicts: list[dict[str, float]], decimals: int) -> dict[str, float]:
+    """Key-wise mean of the keys every dict has, rounded."""
+    keys = [k for k in dicts[0] if all(k in d for d in dicts)]
+    return {k: round(float(np.mean([d[k] for d in dicts])), decimals) for k in keys}

@@ -1,0 +1,39 @@
+"""Fixtures for the evaluation tests: a tiny synthetic benchmark (MA and C3 look-alikes,
+ingested, protocol MA -> C3, MA) and checkpoints of small random demo models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from reid.data.run import run_ingest, run_protocol
+from reid.model import MuvaConfig, build_muva, save_checkpoint
+from reid.synth import SynthConfig, generate_benchmark
+
+TINY = SynthConfig(
+    seed=3, train_ids=4, test_ids=4, images_per_id=2, queries_per_id=(1, 1), gallery_per_id=(2, 3),
+    distractors=2, junk=1, domains=("MA", "C3"),
+)
+
+
+@dataclass(frozen=True)
+class Bench:
+    root: Path
+    manifests: Path
+    protocol: Path
+    checkpoint: Path  # full MUVA (AM-MSA, three parts)
+
+
+@pytest.fixture(scope="session")
+def bench(tmp_path_factory) -> Bench:
+    root = tmp_path_factory.mktemp("eval_bench")
+    generate_benchmark(root / "demo", TINY, workers=1)
+    run_ingest(root / "demo", root / "manifests", root / "manifests" / "summary.json", workers=1)
+    run_protocol(root / "manifests", "MA", ["C3", "MA"], root / "protocol")
+    torch.manual_seed(0)
+    model = build_muva(MuvaConfig(num_classes=5, backbone="demo"))
+    save_checkpoint(model.image, root / "muva.pt")
+    return Bench(root, root / "manifests", root / "protocol" / "protocol.json", root / "muva.pt")

@@ -1,0 +1,13 @@
+"""Helpers for the evaluation tests: small random demo models."""
+
+from __future__ import annotations
+
+import torch
+
+from reid.model import MuvaConfig, ReidEncoder, build_reid_encoder
+
+
+def demo_encoder(**fields) -> ReidEncoder:
+    """The image side of a random demo model (3 layers, width 128), eval mode."""
+    torch.manual_seed(0)
+    return build_reid_encoder(MuvaConfig(**{"num_classes": 5, "backbone": "demo", **fields})).eval()

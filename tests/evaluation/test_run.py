@@ -1,0 +1,155 @@
+"""The evaluate step end to end on a tiny synthetic benchmark: metrics equal to the evaluator
+called by hand, mask IoU against the true boxes, pictures, the stage entry point, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from reid.evaluation.extract import extract
+from reid.evaluation.mask_iou import mask_iou
+from reid.evaluation.metrics import evaluate_features
+from reid.evaluation.pictures import GAP, GREEN, LABEL_W, ROW_GAP, TILE_H, TILE_W, choose_queries
+from reid.evaluation.run import EvalConfig, run_evaluate
+from reid.masks.grid import PatchGrid
+from reid.masks.voting import vote
+from reid.model import load_for_inference, save_checkpoint
+from reid.synth.layouts import read_gt_boxes
+from reid.utils.images import read_image
+from stages import evaluate as evaluate_stage
+from tests.evaluation.helpers import demo_encoder
+
+CONFIG = EvalConfig(batch_size=8, device="cpu", workers=0, max_rank=12, sheet_queries=3, mask_images=2)
+PARTS = ("head", "upper", "legs")
+
+
+@pytest.fixture(scope="module")
+def evaluated(bench, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("evaluated")
+    record = run_evaluate(bench.checkpoint, bench.manifests, bench.protocol, out / "metrics.json", out / "plots", CONFIG)
+    return out, record
+
+
+@pytest.fixture(scope="module")
+def by_hand(bench) -> dict[str, dict]:
+    """Per target: query/gallery rows, features and masks of one extraction, and the evaluator's result."""
+    encoder = load_for_inference(bench.checkpoint)
+    out = {}
+    for target in ("C3", "MA"):
+        frame = pl.read_parquet(bench.manifests / f"{target}.parquet")
+        query, gallery = frame.filter(pl.col("split") == "query"), frame.filter(pl.col("split") == "gallery")
+        ext = extract(encoder, query["path"].to_list() + gallery["path"].to_list(), batch_size=8, device="cpu",
+                      with_masks=True)
+        n = query.height
+        metrics = evaluate_features(ext.features[:n], ext.features[n:], query["pid"].to_numpy(),
+                                    gallery["pid"].to_numpy(), query["camid"].to_numpy(), gallery["camid"].to_numpy(),
+                                    max_rank=CONFIG.max_rank)
+        out[target] = {"query": query, "gallery": gallery, "extraction": ext, "metrics": metrics}
+    return out
+
+
+def test_metrics_file_has_every_target_the_average_and_the_flags(evaluated) -> None:
+    out, record = evaluated
+    assert json.loads((out / "metrics.json").read_text()) == record
+    assert list(record) == ["C3", "MA", "average", "protocol", "synthetic"]
+    assert record["protocol"] == "MA->C3,MA" and record["synthetic"] is True
+    for target in ("C3", "MA"):
+        assert set(record[target]) == {"mAP", "rank1", "rank5", "rank10", "queries", "skipped_queries", "gallery",
+                                       "mask_iou"}
+    for key in ("mAP", "rank1", "rank5", "rank10"):
+        assert record["average"][key] == pytest.approx((record["C3"][key] + record["MA"][key]) / 2, abs=0.006)
+
+
+def test_numbers_equal_the_evaluator_called_by_hand(evaluated, by_hand) -> None:
+    _, record = evaluated
+    for target, hand in by_hand.items():
+        m = hand["metrics"]
+        assert record[target] == {
+            "mAP": round(100 * m.mAP, 2), "rank1": round(100 * m.rank1, 2), "rank5": round(100 * m.rank5, 2),
+            "rank10": round(100 * m.rank10, 2), "queries": m.num_valid, "skipped_queries": m.num_skipped,
+            "gallery": hand["gallery"].height, "mask_iou": record[target]["mask_iou"],
+        }
+    # the Market look-alike's gallery keeps its pid-0 distractors (junk was dropped at ingest)
+    assert (by_hand["MA"]["gallery"]["pid"] == 0).sum() == 2
+
+
+def test_mask_iou_against_the_true_boxes_voted_onto_the_grid(evaluated, bench, by_hand) -> None:
+    _, record = evaluated
+    for target, folder in (("C3", "cuhk03-np"), ("MA", "Market-1501-v15.09.15")):
+        hand = by_hand[target]
+        rows = pl.concat([hand["query"], hand["gallery"]])
+        gt = read_gt_boxes(bench.root / "demo" / folder)
+        boxes = np.stack([
+            rows.select("image_id").join(gt.filter(pl.col("part") == p), on="image_id", how="left")
+            .select("x0", "y0", "x1", "y1").to_numpy() for p in PARTS
+        ], axis=1)  # [N, 3, 4]
+        assert np.isfinite(boxes).all()  # every test image of the synthetic set has its true boxes
+        expected = mask_iou(hand["extraction"].part_masks.numpy(), vote(boxes, PatchGrid()), PARTS)
+        assert record[target]["mask_iou"] == {k: round(v, 4) for k, v in expected.items()}
+    average = record["average"]["mask_iou"]
+    assert average["mean"] == pytest.approx((record["C3"]["mask_iou"]["mean"] + record["MA"]["mask_iou"]["mean"]) / 2,
+                                            abs=1e-4)
+
+
+def test_pictures_exist_with_their_layout(evaluated, by_hand) -> None:
+    out, _ = evaluated
+    plots = out / "plots"
+    for target in ("C3", "MA"):
+        cmc = pl.read_csv(plots / "cmc" / f"{target}.csv")
+        assert cmc["rank"].to_list() == list(range(1, 13))
+        np.testing.assert_allclose(cmc["cmc"], np.round(100 * by_hand[target]["metrics"].cmc, 2))
+    assert read_image(plots / "cmc.png").ndim == 3
+    sheet = read_image(plots / "sheets" / "ranking_MA.png")
+    assert sheet.shape == (3 * TILE_H + 2 * ROW_GAP, 11 * TILE_W + GAP, 3)
+    masks = read_image(plots / "sheets" / "part_masks.png")
+    assert masks.shape == (2 * TILE_H + ROW_GAP, LABEL_W + 2 * (GAP + 4 * TILE_W), 3)
+
+
+def test_ranking_sheet_shows_the_first_true_match_where_the_metrics_rank_it(evaluated, by_hand) -> None:
+    out, _ = evaluated
+    sheet = read_image(out / "plots" / "sheets" / "ranking_MA.png")
+    first_hit = by_hand["MA"]["metrics"].first_hit
+    for row, query in enumerate(choose_queries(first_hit, CONFIG.sheet_queries)):
+        y = row * (TILE_H + ROW_GAP)
+        corners = [tuple(sheet[y, TILE_W + GAP + k * TILE_W]) for k in range(10)]  # frame colour of rank k+1
+        greens = [k for k, c in enumerate(corners) if c == GREEN]
+        assert (greens[0] if greens else 10) == min(first_hit[query], 10)
+
+
+def test_stage_entry_point_with_a_global_only_model(bench, tmp_path, monkeypatch) -> None:
+    # the stage's fixed paths, a global-only model (no RMP: no mask IoU, no part-mask figure), one target
+    (tmp_path / "models").mkdir()
+    save_checkpoint(demo_encoder(parts=()), tmp_path / "models" / "muva.pt")
+    (tmp_path / "data" / "protocol").mkdir(parents=True)
+    (tmp_path / "data" / "manifests").symlink_to(bench.manifests)
+    protocol = {**json.loads(bench.protocol.read_text()), "targets": ["C3"], "name": "MA->C3"}
+    (tmp_path / "data" / "protocol" / "protocol.json").write_text(json.dumps(protocol))
+    section = {"batch_size": 16, "device": "cpu", "workers": 0, "max_rank": 10, "sheet_queries": 2, "mask_images": 4}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"evaluation": section}))
+    monkeypatch.chdir(tmp_path)
+    evaluate_stage.main()
+    record = json.loads((tmp_path / "metrics" / "evaluation.json").read_text())
+    assert list(record) == ["C3", "average", "protocol", "synthetic"] and "mask_iou" not in record["C3"]
+    assert sorted(p.name for p in (tmp_path / "plots" / "evaluation" / "sheets").iterdir()) == ["ranking_C3.png"]
+
+
+def test_missing_inputs_say_which_stage_to_run(bench, tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="dvc repro stage2"):
+        run_evaluate(tmp_path / "muva.pt", bench.manifests, bench.protocol, tmp_path / "m.json", tmp_path, CONFIG)
+    with pytest.raises(FileNotFoundError, match="dvc repro protocol"):
+        run_evaluate(bench.checkpoint, bench.manifests, tmp_path / "p.json", tmp_path / "m.json", tmp_path, CONFIG)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"max_rank": 5}, "max_rank must be >= 10"),
+    ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"sheet_queries": -1}, "sheet_queries"),
+])
+def test_config_is_checked(fields: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EvalConfig(**fields)
