@@ -87,6 +87,18 @@ def any_rank(flag: bool, ctx: Dist, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def broadcast_buffers(module: torch.nn.Module, ctx: Dist, src: int = 0) -> None:
+    """Copy `module`'s buffers (BatchNorm running statistics) from rank `src` to every rank, in place.
+
+    DDP syncs buffers only at the start of each forward, so after an epoch's last step every
+    rank holds statistics updated with its own part of the batch.
+    """
+    if not ctx.enabled:
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src)
+
+
 def barrier(ctx: Dist) -> None:
     if ctx.enabled:
         dist.barrier()

@@ -27,7 +27,7 @@ from reid.model import freeze_patch_projection, load_checkpoint, save_checkpoint
 from reid.model.muva import MuvaModel
 from reid.training.config import Stage2Config, TrainConfig
 from reid.training.data import TrainingData
-from reid.training.distributed import Dist, all_gather, all_reduce_sum, barrier
+from reid.training.distributed import Dist, all_gather, all_reduce_sum, barrier, broadcast_buffers
 from reid.training.features import extract_training_features
 from reid.training.guards import check_finite
 from reid.training.logging import EpochLog
@@ -174,6 +174,7 @@ def run_stage2(
                 totals += torch.stack([*values, correct, torch.tensor(float(len(labels)), device=ctx.device),
                                        torch.ones((), device=ctx.device)])
             bar.set_postfix({n: f"{v.item():.3f}" for n, v in losses.items()})
+        broadcast_buffers(model, ctx)  # rank 0's BNNeck statistics everywhere: next memory, state, checkpoint
         record = _epoch_record(epoch, all_reduce_sum(totals, ctx).tolist(), optimizer, began, losses)
         history.append(record)
         if ctx.is_main:
