@@ -77,3 +77,11 @@ def test_an_experiment_changes_the_source_and_only_reruns_what_it_affects(projec
     assert metrics["protocol"] == "MS->MA" and set(metrics) == {"MA", "average", "protocol", "synthetic"}
     table = run(DVC + ["exp", "show", "--json"], project)
     assert "MS->MA" in table or '"MA"' in table
+
+
+def test_a_multi_source_experiment_trains_on_the_union_and_tests_the_held_out_domain(project):
+    run(DVC + ["exp", "run", "-S", "protocol.source=D+MS+C3", "-S", "protocol.targets=auto"], project)
+    protocol = json.loads((project / "data" / "protocol" / "protocol.json").read_text())
+    assert protocol["sources"] == ["D", "MS", "C3"] and protocol["num_classes"] == 3 * 16
+    metrics = json.loads((project / "metrics" / "evaluation.json").read_text())
+    assert metrics["protocol"] == "D+MS+C3->MA" and set(metrics) == {"MA", "average", "protocol", "synthetic"}

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -112,11 +113,16 @@ def _learn_prompts(
     live_dir: str | Path,
     ctx: Dist,
 ) -> dict[str, float]:
+    """The stage-1 loop over epochs, resuming from `state_dir` when its fingerprint matches."""
     model.requires_grad_(False)
     model.prompts.tokens.requires_grad_(True)
     expected = fingerprint(
-        {"model": model.config.to_dict(), "pretrained": pretrained, "train": train.to_dict(), "stage": stage.__dict__, "world": ctx.world},
+        {"model": model.config.to_dict(), "pretrained": pretrained, "train": train.to_dict(),
+         "stage": stage.__dict__, "world": ctx.world},
         data.labels, data.masks,
+    )
+    optimizer = torch.optim.Adam(
+        [{"params": [model.prompts.tokens], "base_lr": stage.lr}], lr=stage.lr, weight_decay=stage.weight_decay
     )
     state = load_state(state_dir, expected)
     if state is None:
@@ -126,48 +132,64 @@ def _learn_prompts(
         )
         memory = class_means(features, data.labels.to(ctx.device), data.num_classes)
         start, history = 0, []
-    else:
-        model.load_state_dict(state["model"])
+    else:  # only the prompts train: they, the optimiser and the memory are the whole state
+        with torch.no_grad():
+            model.prompts.tokens.copy_(state["prompts"])
+        optimizer.load_state_dict(state["optimizer"])
         memory, start, history = state["memory"].to(ctx.device), state["epoch"], state["history"]
     text_side = TextSide(model)
     if ctx.enabled:
         text_side = DistributedDataParallel(text_side, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-    optimizer = torch.optim.Adam(
-        [{"params": [model.prompts.tokens], "base_lr": stage.lr}], lr=stage.lr, weight_decay=stage.weight_decay
-    )
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
     sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed, ctx.rank, ctx.world)
     log = EpochLog(live_dir, history, enabled=ctx.is_main)
-    labels_of = data.labels.to(ctx.device)
     for epoch in range(start, stage.epochs):
         began = time.perf_counter()
         lr = stage1_lr(stage, epoch)
         set_lr(optimizer, lr / stage.lr)
         sampler.set_epoch(epoch)
-        totals = torch.zeros(3, device=ctx.device)  # loss sum, correct, count
-        bar = progress_bar(sampler, f"stage-1 epoch {epoch + 1}/{stage.epochs}", unit="batch")
-        for batch in bar:
-            labels = torch.unique(labels_of[torch.as_tensor(batch, device=ctx.device)])
-            with autocast(ctx.device):
-                text = text_side(labels)
-            loss = prototype_loss(text, memory, labels)
-            check_finite({"prototype": loss}, ctx, f"stage-1 epoch {epoch + 1}", state_dir, epoch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                correct = (torch.nn.functional.normalize(text.float(), dim=1) @ memory.t()).argmax(1).eq(labels).sum()
-            totals += torch.stack([loss.detach() * len(labels), correct.float(), torch.tensor(float(len(labels)), device=ctx.device)])
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        loss_sum, correct, count = all_reduce_sum(totals, ctx).tolist()
+        loss_sum, correct, count = _epoch(text_side, optimizer, sampler, data.labels, memory, ctx, state_dir, epoch, stage)
         record = {"epoch": epoch, "loss/prototype": loss_sum / count, "acc/text_to_memory": correct / count,
                   "lr": lr, "time/epoch_s": time.perf_counter() - began}
         history.append(record)
         if ctx.is_main:
-            save_state(state_dir, {"fingerprint": expected, "epoch": epoch + 1, "model": model.state_dict(),
+            save_state(state_dir, {"fingerprint": expected, "epoch": epoch + 1, "prompts": model.prompts.tokens.detach().cpu(),
                                    "optimizer": optimizer.state_dict(), "memory": memory.cpu(), "history": history})
             log.log(record)
         barrier(ctx)
     log.close()
     return history[-1] if history else {}
+
+
+def _epoch(
+    text_side: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sampler: IdentityBatchSampler,
+    labels: torch.Tensor,
+    memory: torch.Tensor,
+    ctx: Dist,
+    state_dir: str | Path,
+    epoch: int,
+    stage: Stage1Config,
+) -> list[float]:
+    """One pass over the identity batches; returns (loss sum, correct, identities) summed over ranks.
+
+    A batch's loss is over its distinct identities: each appears K times in a P x K batch, so
+    the mean over images equals the mean over identities, at 1/K of the text encodings.
+    """
+    labels = labels.to(ctx.device)
+    totals = torch.zeros(3, device=ctx.device)
+    bar = progress_bar(sampler, f"stage-1 epoch {epoch + 1}/{stage.epochs}", unit="batch")
+    for batch in bar:
+        ids = torch.unique(labels[torch.as_tensor(batch, device=ctx.device)])
+        with autocast(ctx.device):
+            text = text_side(ids)
+        loss = prototype_loss(text, memory, ids)
+        check_finite({"prototype": loss}, ctx, f"stage-1 epoch {epoch + 1}", state_dir, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            correct = (F.normalize(text.float(), dim=1) @ memory.t()).argmax(1).eq(ids).sum()
+        totals += torch.stack([loss.detach() * len(ids), correct.float(), torch.tensor(float(len(ids)), device=ctx.device)])
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return all_reduce_sum(totals, ctx).tolist()

@@ -129,7 +129,7 @@ def run_stage2(
     optimizer = torch.optim.Adam(parameter_groups(model, stage), lr=stage.lr, weight_decay=stage.weight_decay)
     scaler = torch.amp.GradScaler(enabled=autocast_dtype(ctx.device) == torch.float16)
     state = load_state(state_dir, expected)
-    start, step, history, memory = 0, 0, [], None
+    start, step, history = 0, 0, []
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -139,8 +139,7 @@ def run_stage2(
         data.paths, data.labels, data.masks, Preprocess.for_model(config), model_grid(config), train.augment, train.seed
     )
     sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed, ctx.rank, ctx.world)
-    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=train.workers, pin_memory=ctx.device.type == "cuda",
-                        persistent_workers=False)
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=train.workers, pin_memory=ctx.device.type == "cuda")
     log = EpochLog(live_dir, history, enabled=ctx.is_main)
     for epoch in range(start, stage.epochs):
         began = time.perf_counter()
@@ -151,31 +150,10 @@ def run_stage2(
         memory = class_means(features, data.labels.to(ctx.device), data.num_classes)
         sampler.set_epoch(epoch)
         train_set.epoch = epoch
-        net.train()
-        totals = torch.zeros(len(LOSSES) + 3, device=ctx.device)  # losses, correct, count, batches
-        bar = progress_bar(loader, f"stage-2 epoch {epoch + 1}/{stage.epochs}", unit="batch")
-        for images, masks, labels, _ in bar:
-            set_lr(optimizer, stage2_factor(stage, epoch, step))
-            images, masks, labels = (t.to(ctx.device, non_blocking=True) for t in (images, masks, labels))
-            with autocast(ctx.device):
-                out = net(images)
-            losses = step_losses(out, masks, labels, memory, text_memory, stage)
-            check_finite(losses, ctx, f"stage-2 epoch {epoch + 1} step {step + 1}", state_dir, epoch)
-            loss = sum(stage.loss_weights[name] * value for name, value in losses.items())
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            momentum_update(memory, all_gather(out.features_bn, ctx), all_gather(labels, ctx), stage.memory_momentum)
-            step += 1
-            with torch.no_grad():
-                values = [losses[n].detach() if n in losses else torch.zeros((), device=ctx.device) for n in LOSSES]
-                correct = out.logits.argmax(1).eq(labels).sum().float()
-                totals += torch.stack([*values, correct, torch.tensor(float(len(labels)), device=ctx.device),
-                                       torch.ones((), device=ctx.device)])
-            bar.set_postfix({n: f"{v.item():.3f}" for n, v in losses.items()})
+        totals, step, names = _train_epoch(net, loader, optimizer, scaler, memory, text_memory, stage, ctx,
+                                           state_dir, epoch, step)
         broadcast_buffers(model, ctx)  # rank 0's BNNeck statistics everywhere: next memory, state, checkpoint
-        record = _epoch_record(epoch, all_reduce_sum(totals, ctx).tolist(), optimizer, began, losses)
+        record = _epoch_record(epoch, totals, names, optimizer, began)
         history.append(record)
         if ctx.is_main:
             save_state(state_dir, {"fingerprint": expected, "epoch": epoch + 1, "step": step,
@@ -190,13 +168,56 @@ def run_stage2(
     return history[-1] if history else {}
 
 
+def _train_epoch(
+    net: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    memory: torch.Tensor,
+    text_memory: torch.Tensor | None,
+    stage: Stage2Config,
+    ctx: Dist,
+    state_dir: str | Path,
+    epoch: int,
+    step: int,
+) -> tuple[list[float], int, set[str]]:
+    """One epoch of steps; returns (loss sums, correct, images, batches: summed over ranks), the step
+    counter after it, and the names of the losses in use."""
+    net.train()
+    totals = torch.zeros(len(LOSSES) + 3, device=ctx.device)
+    names: set[str] = set()
+    bar = progress_bar(loader, f"stage-2 epoch {epoch + 1}/{stage.epochs}", unit="batch")
+    for images, masks, labels, _ in bar:
+        set_lr(optimizer, stage2_factor(stage, epoch, step))
+        images, masks, labels = (t.to(ctx.device, non_blocking=True) for t in (images, masks, labels))
+        with autocast(ctx.device):
+            out = net(images)
+        losses = step_losses(out, masks, labels, memory, text_memory, stage)
+        check_finite(losses, ctx, f"stage-2 epoch {epoch + 1} step {step + 1}", state_dir, epoch)
+        loss = sum(stage.loss_weights[name] * value for name, value in losses.items())
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        momentum_update(memory, all_gather(out.features_bn, ctx), all_gather(labels, ctx), stage.memory_momentum)
+        step += 1
+        names.update(losses)
+        with torch.no_grad():
+            values = [losses[n].detach() if n in losses else torch.zeros((), device=ctx.device) for n in LOSSES]
+            correct = out.logits.argmax(1).eq(labels).sum().float()
+            count = torch.tensor(float(len(labels)), device=ctx.device)
+            totals += torch.stack([*values, correct, count, torch.ones((), device=ctx.device)])
+        bar.set_postfix({n: f"{v.item():.3f}" for n, v in losses.items()})
+    return all_reduce_sum(totals, ctx).tolist(), step, names
+
+
 def _epoch_record(
-    epoch: int, totals: list[float], optimizer: torch.optim.Optimizer, began: float, losses: dict
+    epoch: int, totals: list[float], names: set[str], optimizer: torch.optim.Optimizer, began: float
 ) -> dict[str, float]:
     """Epoch means of the losses (summed over ranks, so divided by batches x ranks), accuracy, lr, time."""
     *sums, correct, count, batches = totals
     record: dict[str, float] = {"epoch": epoch}
-    record.update({f"loss/{n}": s / batches for n, s in zip(LOSSES, sums) if n in losses})
+    record.update({f"loss/{n}": s / batches for n, s in zip(LOSSES, sums) if n in names})
     record["acc/id"] = correct / count
     record["lr"] = optimizer.param_groups[0]["lr"]
     record["time/epoch_s"] = time.perf_counter() - began
