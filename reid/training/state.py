@@ -18,11 +18,12 @@ import numpy as np
 import torch
 
 STATE_FILE = "last.pt"
+STATE_FORMAT = 2  # bump when the saved payload changes: older states are then started over, never misread
 
 
 def fingerprint(config: Any, *tensors: torch.Tensor, files: tuple[str | Path, ...] = ()) -> str:
     """Digest of a JSON-able config, tensors and files: equal digests = resumable."""
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(json.dumps([STATE_FORMAT, config], sort_keys=True, default=str).encode())
     for tensor in tensors:
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     for path in files:
