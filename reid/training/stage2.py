@@ -78,6 +78,9 @@ def prepare_model(model: MuvaModel, train: TrainConfig, ctx: Dist) -> nn.Module:
     if not ctx.enabled:
         return model
     if train.sync_bn:
+        if ctx.device.type != "cuda":
+            raise ValueError("train.sync_bn needs CUDA devices (PyTorch's SyncBatchNorm does not train on CPU); "
+                             "set train.sync_bn: false")
         model.image.bnneck = nn.SyncBatchNorm.convert_sync_batchnorm(model.image.bnneck)
     return DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 

@@ -6,10 +6,14 @@ import torch
 from reid.data.loading import Augment, Preprocess, TrainingSet
 from reid.masks.grid import PatchGrid
 from reid.masks.store import write_masks
+from reid.model import build_muva
+from reid.training.config import TrainConfig
 from reid.training.data import load_training_data
+from reid.training.distributed import Dist
 from reid.training.model_config import muva_config
+from reid.training.stage2 import prepare_model
 from reid.utils.images import write_image
-from tests.training.helpers import tiny_model_params, write_training_set
+from tests.training.helpers import tiny_config, tiny_model_params, write_training_set
 
 
 def test_manifest_and_masks_are_joined_by_image_id(tmp_path):
@@ -90,3 +94,8 @@ def test_model_config_follows_the_protocol():
     assert muva_config(tiny_model_params(rmp={"heads": 4}), ["MA"], 4, [0] * 4).rmp.heads == 4
     with pytest.raises(ValueError, match="no domain phrase for \\['MINE'\\]"):
         muva_config(tiny_model_params(prompts={"style": "domain_specific"}), ["MINE"], 4, [0] * 4)
+
+
+def test_sync_bn_on_cpu_processes_is_refused_before_training():
+    with pytest.raises(ValueError, match="sync_bn needs CUDA"):
+        prepare_model(build_muva(tiny_config(4)), TrainConfig(sync_bn=True), Dist(0, 2, torch.device("cpu")))
