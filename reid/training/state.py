@@ -17,13 +17,21 @@ from typing import Any
 import numpy as np
 import torch
 
+import reid
+
+CODE_ROOT = Path(reid.__file__).parent  # the library whose code made the state
 STATE_FILE = "last.pt"
 STATE_FORMAT = 2  # bump when the saved payload changes: older states are then started over, never misread
 
 
 def fingerprint(config: Any, *tensors: torch.Tensor, files: tuple[str | Path, ...] = ()) -> str:
-    """Digest of a JSON-able config, tensors and files: equal digests = resumable."""
+    """Digest of a JSON-able config, tensors, files and the library's code: equal digests = resumable.
+
+    The code counts because DVC re-runs a stage when its code changes: resuming a state made by
+    the old code (even a finished one) would hand back the old result.
+    """
     digest = hashlib.sha256(json.dumps([STATE_FORMAT, config], sort_keys=True, default=str).encode())
+    files = (*sorted(CODE_ROOT.rglob("*.py")), *files)
     for tensor in tensors:
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     for path in files:

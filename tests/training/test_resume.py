@@ -143,3 +143,14 @@ def test_stage1_resumes_after_a_crash_to_the_prompts_of_an_uninterrupted_run(tmp
     resumed = read_checkpoint(tmp_path / "cut" / "model.pt")["state_dict"]
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     assert torch.equal(torch.load(tmp_path / "whole" / TEXT_MEMORY_FILE), torch.load(tmp_path / "cut" / TEXT_MEMORY_FILE))
+
+
+def test_a_code_change_changes_the_fingerprint(tmp_path, monkeypatch):
+    import reid.training.state as state_module
+
+    (tmp_path / "loss.py").write_text("SCALE = 1\n")
+    monkeypatch.setattr(state_module, "CODE_ROOT", tmp_path)
+    before = state_module.fingerprint({"lr": 1}, torch.ones(2))
+    assert state_module.fingerprint({"lr": 1}, torch.ones(2)) == before
+    (tmp_path / "loss.py").write_text("SCALE = 2\n")
+    assert state_module.fingerprint({"lr": 1}, torch.ones(2)) != before
