@@ -1,8 +1,8 @@
 """Resumable training state: one atomically replaced file per stage, written after every epoch.
 
 The state holds everything the next epoch depends on (weights, optimiser, memories, epoch
-and step counters, RNG states, the logged history) and a fingerprint of the inputs and
-parameters: a state made for other inputs is never resumed, it is started over.
+and step counters, RNG states, the logged history) and a fingerprint of the inputs, the
+parameters and the code: a state made otherwise is never resumed, it is started over.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def load_state(state_dir: str | Path, expected: str) -> dict[str, Any] | None:
         return None
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("fingerprint") != expected:
-        print(f"{path}: made with other inputs or parameters; starting over")
+        print(f"{path}: made with other inputs, parameters or code; starting over")
         return None
     restore_rng(state["rng"])
     return state

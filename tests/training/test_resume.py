@@ -103,7 +103,7 @@ def test_a_state_from_other_parameters_is_not_resumed(trained_stage1, capsys):
     capsys.readouterr()
     train, _, stage2 = tiny_train_configs(epochs=1, lr=5e-4)
     run_stage2(data, root / "stage1", train, stage2, root / "fp" / "b.pt", root / "fp" / "state", root / "fp" / "live", Dist())
-    assert "made with other inputs or parameters; starting over" in capsys.readouterr().out
+    assert "made with other inputs, parameters or code; starting over" in capsys.readouterr().out
 
 
 def test_vision_only_trains_without_stage1_and_without_i2tce(tmp_path):
