@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,3 @@ def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
         raise FileNotFoundError(f"{path.resolve()} not found: run stages from the repository root (dvc repro does)")
     with open(path) as fh:
         return yaml.safe_load(fh) or {}
-
-
-def read_protocol(path: Path = Path("data/protocol/protocol.json")) -> dict[str, Any]:
-    """The resolved protocol the `protocol` stage wrote (sources, targets, synthetic flag, …)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro protocol` first")
-    with open(path) as fh:
-        return json.load(fh)

@@ -3,12 +3,13 @@
 Several GPUs: `torchrun --nproc_per_node N -m stages.stage1`.
 """
 
+from reid.data.protocol import read_protocol
 from reid.training.config import Stage1Config, TrainConfig
 from reid.training.data import load_training_data
 from reid.training.distributed import init_distributed, shutdown
 from reid.training.model_config import muva_config
 from reid.training.stage1 import run_stage1
-from stages.common import load_params, read_protocol
+from stages.common import load_params
 
 
 def main() -> None:
@@ -16,7 +17,7 @@ def main() -> None:
     train = TrainConfig.from_dict(params["train"])
     ctx = init_distributed(train.device)
     data = load_training_data("data/protocol/train.parquet", "data/masks/masks.parquet")
-    config = muva_config(params["model"], read_protocol()["sources"], data.num_classes, data.class_domains)
+    config = muva_config(params["model"], read_protocol("data/protocol/protocol.json")["sources"], data.num_classes, data.class_domains)
     run_stage1(
         data, config, params["model"].get("pretrained"), train, Stage1Config.from_dict(params["stage1"]),
         out_dir="models/stage1", state_dir="checkpoints/stage1", live_dir="dvclive/stage1", ctx=ctx,

@@ -7,8 +7,10 @@ an explicit list (a target equal to the source gives the source-domain evaluatio
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -97,3 +99,11 @@ def protocol_record(protocol: Protocol, train: pl.DataFrame) -> dict:
         "train_images": train.height,
         "synthetic": bool(train["synthetic"].any()),
     }
+
+
+def read_protocol(path: str | Path) -> dict:
+    """protocol.json as `protocol_record` made it (written by the protocol stage)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro protocol` (or `reid protocol`) first")
+    return json.loads(path.read_text())

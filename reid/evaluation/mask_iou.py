@@ -15,13 +15,6 @@ import numpy as np
 
 from reid.masks.grid import PatchGrid
 from reid.masks.voting import vote
-from reid.model import MuvaConfig
-
-
-def model_grid(config: MuvaConfig) -> PatchGrid:
-    """The patch grid of a model's input (16×8 for 256×128, patch 16)."""
-    patch = config.clip["vision_cfg"]["patch_size"]
-    return PatchGrid(config.image_size[0], config.image_size[1], patch, patch)
 
 
 def mask_iou(predicted: np.ndarray, truth: np.ndarray, parts: Sequence[str]) -> dict[str, float]:

@@ -28,8 +28,9 @@ import polars as pl
 import torch
 
 from reid.data.ingest import read_manifest
+from reid.data.protocol import read_protocol
 from reid.evaluation.extract import Extraction, extract, predicts_masks
-from reid.evaluation.mask_iou import box_mask_iou, model_grid
+from reid.evaluation.mask_iou import box_mask_iou
 from reid.evaluation.metrics import ReIDMetrics, evaluate_features
 from reid.evaluation.pictures import choose_queries, part_mask_sheet, ranking_sheet, top_matches, write_cmc
 from reid.masks.report import truth_boxes
@@ -101,16 +102,8 @@ def run_evaluate(
     write_cmc({t: r.metrics.cmc for t, r in results.items()}, plots_dir / "cmc", plots_dir / "cmc.png")
     samples = {t: r.mask_samples for t, r in results.items() if r.mask_samples is not None}
     if samples:
-        part_mask_sheet(samples, model_grid(encoder.config), encoder.config.parts, sheets_dir / "part_masks.png")
+        part_mask_sheet(samples, encoder.config.grid, encoder.config.parts, sheets_dir / "part_masks.png")
     return record
-
-
-def read_protocol(path: Path) -> dict:
-    """protocol.json as written by the protocol stage."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro protocol` (or `reid protocol`) first")
-    return json.loads(path.read_text())
 
 
 def load_model(checkpoint: Path, device: torch.device) -> ReidEncoder:
@@ -177,7 +170,7 @@ def part_iou(encoder: ReidEncoder, rows: pl.DataFrame, out: Extraction) -> dict[
     boxes = truth_boxes(rows, parts)
     if boxes is None:
         return None
-    return box_mask_iou(out.part_masks.numpy(), boxes, model_grid(encoder.config), parts)
+    return box_mask_iou(out.part_masks.numpy(), boxes, encoder.config.grid, parts)
 
 
 def mask_samples(rows: pl.DataFrame, out: Extraction, n: int) -> tuple[list[str], np.ndarray] | None:

@@ -157,11 +157,15 @@ class MuvaConfig:
                 raise ValueError(f"class_domains must index prompts.domain_phrases (0..{n_domains - 1})")
 
     @property
+    def grid(self) -> PatchGrid:
+        """Where the patches fall on the model's input: the grid its part masks live on."""
+        patch = self.clip["vision_cfg"]["patch_size"]
+        return PatchGrid(self.image_size[0], self.image_size[1], patch, patch)
+
+    @property
     def patch_grid(self) -> tuple[int, int]:
         """(rows, columns) of the patch grid at the model's input size: (16, 8) for 256x128, patch 16."""
-        patch = self.clip["vision_cfg"]["patch_size"]
-        grid = PatchGrid(self.image_size[0], self.image_size[1], patch, patch)
-        return grid.rows, grid.cols
+        return self.grid.rows, self.grid.cols
 
     @property
     def num_patches(self) -> int:

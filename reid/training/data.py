@@ -13,7 +13,9 @@ from pathlib import Path
 import polars as pl
 import torch
 
+from reid.data.loading import Augment, Preprocess, TrainingSet
 from reid.masks.store import read_masks
+from reid.model import MuvaConfig
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,10 @@ class TrainingData:
     masks: torch.Tensor  # [N, 3, Npatch] bool (pseudo-label masks G)
     class_domains: list[int]  # [C] domain index of every identity
     num_classes: int
+
+    def dataset(self, config: MuvaConfig, augment: Augment | None = None, seed: int = 0) -> TrainingSet:
+        """The images with labels and G masks, preprocessed for `config` (augmented if `augment` is given)."""
+        return TrainingSet(self.paths, self.labels, self.masks, Preprocess.for_model(config), config.grid, augment, seed)
 
     def check_fits(self, num_patches: int) -> None:
         """Fail fast if the masks were voted onto another patch grid than the model's."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import math
+
 import torch
 
 from reid.training.distributed import Dist, any_rank
@@ -13,9 +15,15 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite."""
 
 
-def check_finite(losses: dict[str, torch.Tensor], ctx: Dist, where: str, state_dir: str | Path, epoch: int) -> None:
-    """Raise TrainingDiverged (on every rank) if any loss is not finite; name the loss and the checkpoint kept."""
-    bad = [name for name, value in losses.items() if not bool(torch.isfinite(value.detach()).all())]
+def check_finite(
+    losses: dict[str, torch.Tensor], ctx: Dist, where: str, state_dir: str | Path, epoch: int
+) -> dict[str, float]:
+    """Raise TrainingDiverged (on every rank) if any loss is not finite; name the loss and the checkpoint kept.
+
+    Returns the losses as floats (for the progress bar): one host synchronisation per step.
+    """
+    values = dict(zip(losses, torch.stack([v.detach().float() for v in losses.values()]).tolist()))
+    bad = [name for name, value in values.items() if not math.isfinite(value)]
     if any_rank(bool(bad), ctx, next(iter(losses.values())).device):
         kept = Path(state_dir) / "last.pt"
         resume = f"the last good checkpoint {kept} (after epoch {epoch}) is kept" if epoch > 0 and kept.exists() else (
@@ -25,3 +33,4 @@ def check_finite(losses: dict[str, torch.Tensor], ctx: Dist, where: str, state_d
             f"{where}: loss {', '.join(bad) or '(on another rank)'} is NaN or infinite; {resume}. "
             f"Lower the learning rate or check the inputs, then re-run the stage (it resumes from the checkpoint)."
         )
+    return values

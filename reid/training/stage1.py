@@ -20,8 +20,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from reid.data.loading import Preprocess, TrainingSet
-from reid.masks.grid import PatchGrid
 from reid.model import MuvaConfig, build_muva, save_checkpoint
 from reid.model.muva import MuvaModel
 from reid.training.config import Stage1Config, TrainConfig
@@ -51,17 +49,6 @@ class TextSide(nn.Module):
 
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
         return self.model.encode_text(labels)
-
-
-def model_grid(config: MuvaConfig) -> PatchGrid:
-    """The patch grid the model's masks live on."""
-    patch = config.clip["vision_cfg"]["patch_size"]
-    return PatchGrid(config.image_size[0], config.image_size[1], patch, patch)
-
-
-def memory_set(data: TrainingData, config: MuvaConfig) -> TrainingSet:
-    """The training images with their G masks, unaugmented: what memories are built from."""
-    return TrainingSet(data.paths, data.labels, data.masks, Preprocess.for_model(config), model_grid(config))
 
 
 @torch.no_grad()
@@ -127,7 +114,7 @@ def _learn_prompts(
     state = load_state(state_dir, expected)
     if state is None:
         features = extract_training_features(
-            model.image, memory_set(data, model.config), train.memory_batch_size, train.workers, ctx,
+            model.image, data.dataset(model.config), train.memory_batch_size, train.workers, ctx,
             after_bnneck=False, desc="stage-1 visual memory",
         )
         memory = class_means(features, data.labels.to(ctx.device), data.num_classes)
@@ -184,12 +171,12 @@ def _epoch(
         with autocast(ctx.device):
             text = text_side(ids)
         loss = prototype_loss(text, memory, ids)
-        check_finite({"prototype": loss}, ctx, f"stage-1 epoch {epoch + 1}", state_dir, epoch)
+        shown = check_finite({"prototype": loss}, ctx, f"stage-1 epoch {epoch + 1}", state_dir, epoch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         with torch.no_grad():
             correct = (F.normalize(text.float(), dim=1) @ memory.t()).argmax(1).eq(ids).sum()
         totals += torch.stack([loss.detach() * len(ids), correct.float(), torch.tensor(float(len(ids)), device=ctx.device)])
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.set_postfix(loss=f"{shown['prototype']:.3f}")
     return all_reduce_sum(totals, ctx).tolist()

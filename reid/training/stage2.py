@@ -22,7 +22,6 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from reid.data.loading import Preprocess, TrainingSet
 from reid.model import freeze_patch_projection, load_checkpoint, save_checkpoint
 from reid.model.muva import MuvaModel
 from reid.training.config import Stage2Config, TrainConfig
@@ -35,7 +34,7 @@ from reid.training.losses import i2t_loss, id_loss, imp_loss, mask_loss
 from reid.training.memory import class_means, momentum_update
 from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import set_lr, stage2_factor
-from reid.training.stage1 import MODEL_FILE, TEXT_MEMORY_FILE, memory_set, model_grid
+from reid.training.stage1 import MODEL_FILE, TEXT_MEMORY_FILE
 from reid.training.state import fingerprint, load_state, save_state
 from reid.utils.device import autocast, autocast_dtype
 from reid.utils.progress import progress_bar
@@ -138,16 +137,14 @@ def run_stage2(
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         start, step, history = state["epoch"], state["step"], state["history"]
-    train_set = TrainingSet(
-        data.paths, data.labels, data.masks, Preprocess.for_model(config), model_grid(config), train.augment, train.seed
-    )
+    train_set = data.dataset(config, train.augment, train.seed)
     sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed, ctx.rank, ctx.world)
     loader = DataLoader(train_set, batch_sampler=sampler, num_workers=train.workers, pin_memory=ctx.device.type == "cuda")
     log = EpochLog(live_dir, history, enabled=ctx.is_main)
     for epoch in range(start, stage.epochs):
         began = time.perf_counter()
         features = extract_training_features(
-            model.image, memory_set(data, config), train.memory_batch_size, train.workers, ctx,
+            model.image, data.dataset(config), train.memory_batch_size, train.workers, ctx,
             after_bnneck=True, desc=f"stage-2 memory {epoch + 1}/{stage.epochs}",
         )
         memory = class_means(features, data.labels.to(ctx.device), data.num_classes)
@@ -196,7 +193,7 @@ def _train_epoch(
         with autocast(ctx.device):
             out = net(images)
         losses = step_losses(out, masks, labels, memory, text_memory, stage)
-        check_finite(losses, ctx, f"stage-2 epoch {epoch + 1} step {step + 1}", state_dir, epoch)
+        shown = check_finite(losses, ctx, f"stage-2 epoch {epoch + 1} step {step + 1}", state_dir, epoch)
         loss = sum(stage.loss_weights[name] * value for name, value in losses.items())
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -210,7 +207,7 @@ def _train_epoch(
             correct = out.logits.argmax(1).eq(labels).sum().float()
             count = torch.tensor(float(len(labels)), device=ctx.device)
             totals += torch.stack([*values, correct, count, torch.ones((), device=ctx.device)])
-        bar.set_postfix({n: f"{v.item():.3f}" for n, v in losses.items()})
+        bar.set_postfix({n: f"{v:.3f}" for n, v in shown.items()})
     return all_reduce_sum(totals, ctx).tolist(), step, names
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from reid.evaluation.mask_iou import box_mask_iou, mask_iou, model_grid
+from reid.evaluation.mask_iou import box_mask_iou, mask_iou
 from reid.masks.grid import PatchGrid
 from reid.masks.voting import vote
 from tests.evaluation.helpers import demo_encoder
@@ -19,7 +19,7 @@ BOXES = np.array([[[0.25, 0.0, 0.75, 3 / 16], [0.0, 3 / 16, 1.0, 9 / 16], [0.0, 
 
 
 def test_model_grid_follows_the_config() -> None:
-    assert model_grid(demo_encoder().config) == GRID
+    assert demo_encoder().config.grid == GRID
 
 
 def test_prediction_equal_to_the_voted_truth_scores_one() -> None:
