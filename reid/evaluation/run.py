@@ -8,18 +8,24 @@ Metrics are percentages rounded to 2 decimals, as re-ID papers report them; mask
 fraction (4 decimals, like `metrics/calibration.json`). The file is keyed by target so
 `dvc metrics diff` compares runs target by target:
 
-    {"MA": {"mAP": 52.03, "rank1": 72.1, "rank5": …, "rank10": …, "queries": 2228,
-            "skipped_queries": 0, "gallery": 17661, "mask_iou": {"head": …, "mean": …}},
-     "average": {"mAP": …, …}, "protocol": "MS->MA,D", "synthetic": false}
+    {"MA": {"mAP": 52.03, "rank1": 72.1, "rank5": …, "rank10": …,
+            "mAP_ci95": {"low": 49.87, "high": 54.12}, "rank1_ci95": {"low": 69.8, "high": 74.3},
+            "queries": 2228, "skipped_queries": 0, "gallery": 17661, "mask_iou": {"head": …, "mean": …}},
+     "average": {"mAP": …, …, "mAP_ci95": {…}, "rank1_ci95": {…}}, "protocol": "MS->MA,D", "synthetic": false}
 
 `queries` counts the queries that have a true match (the others are skipped, SPEC §2);
 `average` is the unweighted mean over targets; `mask_iou` appears where the data have true
 part boxes (the synthetic benchmark) and the model predicts masks (AM-MSA).
+`*_ci95` are 95 % bootstrap intervals over query identities (SPEC §7, `bootstrap.py`),
+absent when `bootstrap_draws` is 0. Each target is drawn with seed 0 mixed with its name,
+so its interval does not depend on which other targets the protocol lists, and targets
+are resampled independently; the average's interval comes from the averaged draws.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +35,7 @@ import torch
 
 from reid.data.ingest import read_manifest
 from reid.data.protocol import read_protocol
+from reid.evaluation.bootstrap import BootstrapDraws, average_draws, bootstrap_draws
 from reid.evaluation.extract import Extraction, extract, predicts_masks
 from reid.evaluation.mask_iou import box_mask_iou
 from reid.evaluation.metrics import ReIDMetrics, evaluate_features
@@ -39,6 +46,8 @@ from reid.utils.device import resolve_device
 
 REPORTED = ("mAP", "rank1", "rank5", "rank10")
 TOP_K = 10  # gallery matches per query on the ranking sheet
+CI_LEVEL = 0.95  # the `*_ci95` keys
+BOOTSTRAP_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class EvalConfig:
     max_rank: int = 50  # CMC curve length
     sheet_queries: int = 8  # rows of each target's ranking sheet (0 = no sheet)
     mask_images: int = 6  # images per target on the part-mask figure (0 = no figure)
+    bootstrap_draws: int = 1000  # identity resamples behind the 95 % intervals (0 = no interval)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.workers < 0:
@@ -59,13 +69,14 @@ class EvalConfig:
             )
         if self.max_rank < 10:
             raise ValueError(f"evaluation.max_rank must be >= 10 (Rank-10 is reported), got {self.max_rank}")
-        if self.sheet_queries < 0 or self.mask_images < 0:
-            raise ValueError("evaluation.sheet_queries and evaluation.mask_images must be >= 0")
+        if self.sheet_queries < 0 or self.mask_images < 0 or self.bootstrap_draws < 0:
+            raise ValueError("evaluation.sheet_queries, mask_images and bootstrap_draws must be >= 0")
 
 
 @dataclass(frozen=True)
 class TargetResult:
     metrics: ReIDMetrics
+    draws: BootstrapDraws | None  # None when evaluation.bootstrap_draws is 0
     num_gallery: int
     mask_iou: dict[str, float] | None
     mask_samples: tuple[list[str], np.ndarray] | None  # paths and their masks [n, P, Npatch] for Fig. 7
@@ -132,10 +143,23 @@ def evaluate_target(
     if config.sheet_queries:
         sheet = sheets_dir / f"ranking_{target}.png"
         write_ranking_sheet(out.features, query, gallery, metrics, config.sheet_queries, sheet)
-    print(f"{target}: mAP {100 * metrics.mAP:.2f}  Rank-1 {100 * metrics.rank1:.2f}  "
+    draws = None
+    if config.bootstrap_draws:
+        draws = bootstrap_draws(metrics.ap, metrics.first_hit, query["pid"].to_numpy(), config.bootstrap_draws,
+                                seed=bootstrap_seed(target))
+    shown = {k: f"{100 * getattr(metrics, k):.2f}" for k in ("mAP", "rank1")}
+    if draws is not None:
+        for k, ci in draws.intervals(CI_LEVEL).items():
+            shown[k] += f" [{100 * ci.low:.2f}, {100 * ci.high:.2f}]"
+    print(f"{target}: mAP {shown['mAP']}  Rank-1 {shown['rank1']}  "
           f"({metrics.num_valid} queries, {metrics.num_skipped} skipped, {gallery.height} gallery)")
     samples = mask_samples(rows, out, config.mask_images)
-    return TargetResult(metrics, gallery.height, part_iou(encoder, rows, out), samples)
+    return TargetResult(metrics, draws, gallery.height, part_iou(encoder, rows, out), samples)
+
+
+def bootstrap_seed(target: str) -> list[int]:
+    """The target's bootstrap seed: fixed, independent of the other targets, different from theirs."""
+    return [BOOTSTRAP_SEED, zlib.crc32(target.encode())]
 
 
 def split_test(frame: pl.DataFrame, target: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -187,15 +211,26 @@ def metrics_record(results: dict[str, TargetResult], protocol: str, synthetic: b
     record: dict = {}
     for target, r in results.items():
         record[target] = {k: round(v, 2) for k, v in scores[target].items()}
+        if r.draws is not None:
+            record[target].update(_ci_record(r.draws))
         record[target].update(queries=r.metrics.num_valid, skipped_queries=r.metrics.num_skipped, gallery=r.num_gallery)
         if r.mask_iou is not None:
             record[target]["mask_iou"] = {k: round(v, 4) for k, v in r.mask_iou.items()}
     record["average"] = _mean(list(scores.values()), 2)
+    draws = [r.draws for r in results.values() if r.draws is not None]
+    if draws:
+        record["average"].update(_ci_record(average_draws(draws)))
     ious = [r.mask_iou for r in results.values() if r.mask_iou is not None]
     if ious:
         record["average"]["mask_iou"] = _mean(ious, 4)
     record.update(protocol=protocol, synthetic=synthetic)
     return record
+
+
+def _ci_record(draws: BootstrapDraws) -> dict[str, dict[str, float]]:
+    """`mAP_ci95` and `rank1_ci95` in percent, 2 decimals like the metrics they bound."""
+    return {f"{k}_ci95": {"low": round(100 * ci.low, 2), "high": round(100 * ci.high, 2)}
+            for k, ci in draws.intervals(CI_LEVEL).items()}
 
 
 def _mean(dicts: list[dict[str, float]], decimals: int) -> dict[str, float]:

@@ -11,11 +11,12 @@ import polars as pl
 import pytest
 import yaml
 
+from reid.evaluation.bootstrap import average_draws, bootstrap_draws
 from reid.evaluation.extract import extract
 from reid.evaluation.mask_iou import mask_iou
 from reid.evaluation.metrics import evaluate_features
 from reid.evaluation.pictures import GAP, GREEN, LABEL_W, ROW_GAP, TILE_H, TILE_W, choose_queries
-from reid.evaluation.run import EvalConfig, run_evaluate
+from reid.evaluation.run import EvalConfig, bootstrap_seed, run_evaluate
 from reid.masks.grid import PatchGrid
 from reid.masks.voting import vote
 from reid.model import load_for_inference, save_checkpoint
@@ -59,23 +60,36 @@ def test_metrics_file_has_every_target_the_average_and_the_flags(evaluated) -> N
     assert list(record) == ["C3", "MA", "average", "protocol", "synthetic"]
     assert record["protocol"] == "MA->C3,MA" and record["synthetic"] is True
     for target in ("C3", "MA"):
-        assert set(record[target]) == {"mAP", "rank1", "rank5", "rank10", "queries", "skipped_queries", "gallery",
-                                       "mask_iou"}
+        assert set(record[target]) == {"mAP", "rank1", "rank5", "rank10", "mAP_ci95", "rank1_ci95", "queries",
+                                       "skipped_queries", "gallery", "mask_iou"}
     for key in ("mAP", "rank1", "rank5", "rank10"):
         assert record["average"][key] == pytest.approx((record["C3"][key] + record["MA"][key]) / 2, abs=0.006)
+    for scores in (record["C3"], record["MA"], record["average"]):
+        for key in ("mAP", "rank1"):
+            assert set(scores[f"{key}_ci95"]) == {"low", "high"}
+            assert scores[f"{key}_ci95"]["low"] <= scores[key] <= scores[f"{key}_ci95"]["high"]
 
 
 def test_numbers_equal_the_evaluator_called_by_hand(evaluated, by_hand) -> None:
     _, record = evaluated
+    draws = {}
     for target, hand in by_hand.items():
         m = hand["metrics"]
+        draws[target] = bootstrap_draws(m.ap, m.first_hit, hand["query"]["pid"].to_numpy(), seed=bootstrap_seed(target))
         assert record[target] == {
             "mAP": round(100 * m.mAP, 2), "rank1": round(100 * m.rank1, 2), "rank5": round(100 * m.rank5, 2),
-            "rank10": round(100 * m.rank10, 2), "queries": m.num_valid, "skipped_queries": m.num_skipped,
-            "gallery": hand["gallery"].height, "mask_iou": record[target]["mask_iou"],
+            "rank10": round(100 * m.rank10, 2), **ci_record(draws[target]), "queries": m.num_valid,
+            "skipped_queries": m.num_skipped, "gallery": hand["gallery"].height, "mask_iou": record[target]["mask_iou"],
         }
+    average = ci_record(average_draws(list(draws.values())))
+    assert {k: record["average"][k] for k in ("mAP_ci95", "rank1_ci95")} == average
     # the Market look-alike's gallery keeps its pid-0 distractors (junk was dropped at ingest)
     assert (by_hand["MA"]["gallery"]["pid"] == 0).sum() == 2
+
+
+def ci_record(draws) -> dict[str, dict[str, float]]:
+    return {f"{k}_ci95": {"low": round(100 * ci.low, 2), "high": round(100 * ci.high, 2)}
+            for k, ci in draws.intervals(0.95).items()}
 
 
 def test_mask_iou_against_the_true_boxes_voted_onto_the_grid(evaluated, bench, by_hand) -> None:
@@ -129,12 +143,14 @@ def test_stage_entry_point_with_a_global_only_model(bench, tmp_path, monkeypatch
     (tmp_path / "data" / "manifests").symlink_to(bench.manifests)
     protocol = {**json.loads(bench.protocol.read_text()), "targets": ["C3"], "name": "MA->C3"}
     (tmp_path / "data" / "protocol" / "protocol.json").write_text(json.dumps(protocol))
-    section = {"batch_size": 16, "device": "cpu", "workers": 0, "max_rank": 10, "sheet_queries": 2, "mask_images": 4}
+    section = {"batch_size": 16, "device": "cpu", "workers": 0, "max_rank": 10, "sheet_queries": 2, "mask_images": 4,
+               "bootstrap_draws": 0}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"evaluation": section}))
     monkeypatch.chdir(tmp_path)
     evaluate_stage.main()
     record = json.loads((tmp_path / "metrics" / "evaluation.json").read_text())
     assert list(record) == ["C3", "average", "protocol", "synthetic"] and "mask_iou" not in record["C3"]
+    assert not {"mAP_ci95", "rank1_ci95"} & (set(record["C3"]) | set(record["average"]))  # bootstrap_draws 0
     assert sorted(p.name for p in (tmp_path / "plots" / "evaluation" / "sheets").iterdir()) == ["ranking_C3.png"]
 
 
@@ -149,6 +165,7 @@ def test_missing_inputs_say_which_stage_to_run(bench, tmp_path) -> None:
     ({"max_rank": 5}, "max_rank must be >= 10"),
     ({"batch_size": 0}, "batch_size must be >= 1"),
     ({"sheet_queries": -1}, "sheet_queries"),
+    ({"bootstrap_draws": -1}, "bootstrap_draws must be >= 0"),
 ])
 def test_config_is_checked(fields: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
