@@ -65,8 +65,13 @@ class ImageEncoder(nn.Module):
             )
             for _ in (visual.transformer.resblocks if predicts else ())
         )
-        stripes = stripe_part_masks(self.grid)[self.part_index] if config.part_attention == "stripes" else None
+        stripes = self.part_rows(stripe_part_masks(self.grid)) if config.part_attention == "stripes" else None
         self.register_buffer("stripes", stripes, persistent=False)
+
+    def part_rows(self, masks: torch.Tensor) -> torch.Tensor:
+        """The configured parts' rows, in `config.parts` order, of masks in G's layout:
+        [..., 3, Npatch] (rows head/upper/legs) → [..., P, Npatch]."""
+        return masks.index_select(-2, self.part_index)
 
     @property
     def num_layers(self) -> int:
@@ -101,7 +106,7 @@ class ImageEncoder(nn.Module):
             raise ValueError(
                 f"part_masks must have shape [B, 3, Npatch] = {list(expected)}, got {list(part_masks.shape)}"
             )
-        return part_masks[:, self.part_index] != 0
+        return self.part_rows(part_masks) != 0
 
     def _per_head(self, mask: torch.Tensor, block: nn.Module) -> torch.Tensor:
         """[B, L, L] → [B*heads, L, L] (batch-major), the per-sample layout nn.MultiheadAttention takes."""

@@ -44,16 +44,18 @@ def i2t_loss(
     return F.cross_entropy(logits, labels, label_smoothing=smoothing)
 
 
-def mask_loss(mask_logits: torch.Tensor, targets: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
-    """BCE on the logits M_l of every layer + soft Dice on sigmoid(M_l) per part mask (Eq. 8-9).
+def mask_loss(mask_logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 1e-3) -> torch.Tensor:
+    """Mask loss (Eq. 8-9): BCE on the logits M_l of every layer + soft Dice on sigmoid(M_l) per part mask.
 
-    mask_logits [L, B, P, N], targets G [B, P, N] in {0, 1}; both terms are averaged over
-    layers, images and parts.  `eps` smooths Dice so an empty target with an empty
-    prediction costs nothing.
+    mask_logits [L, B, P, Npatch], targets G narrowed to the same parts [B, P, Npatch] in {0, 1};
+    both terms are averaged over layers, images and parts.  Dice (Eq. 9) is computed on
+    fractions of the patch grid (sums / Npatch) with `smoothing` 1e-3, the reference code's
+    effective value (SPEC §5): an empty target predicted empty costs ~0, a non-empty target
+    predicted empty ~1, whatever the part's size.
     """
     targets = targets.to(mask_logits.dtype).expand_as(mask_logits)
     bce = F.binary_cross_entropy_with_logits(mask_logits, targets)
     probs = mask_logits.sigmoid()
-    overlap = (probs * targets).sum(-1)
-    dice = 1.0 - (2.0 * overlap + eps) / (probs.sum(-1) + targets.sum(-1) + eps)
+    overlap = (probs * targets).mean(-1)
+    dice = 1.0 - (2.0 * overlap + smoothing) / (probs.mean(-1) + targets.mean(-1) + smoothing)
     return bce + dice.mean()

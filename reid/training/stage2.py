@@ -6,7 +6,8 @@ pseudo-label masks G; during the epoch the RMP predictions gate attention, and
 
     loss = id (label-smoothed CE) + imp (CE of cosine to M2 / tau)
          + i2tce (CE against the fixed text memory M_T; not in vision-only)
-         + mask (BCE + soft Dice of the RMP logits of every layer against G)
+         + mask (BCE + soft Dice of the RMP logits of every layer against G's rows of the
+                 model's parts; AM-MSA models with parts only)
 
 after every step M2 moves towards each identity's hardest sample (gathered over all ranks,
 so every rank applies the same update and the memories stay identical).
@@ -85,10 +86,12 @@ def prepare_model(model: MuvaModel, train: TrainConfig, ctx: Dist) -> nn.Module:
 
 
 def step_losses(
-    out, masks: torch.Tensor, labels: torch.Tensor, memory: torch.Tensor, text_memory: torch.Tensor | None,
+    out, part_targets: torch.Tensor, labels: torch.Tensor, memory: torch.Tensor, text_memory: torch.Tensor | None,
     stage: Stage2Config,
 ) -> dict[str, torch.Tensor]:
-    """The four stage-2 losses of one batch (i2tce absent when there is no text memory)."""
+    """The four stage-2 losses of one batch (i2tce absent when there is no text memory, mask when
+    the RMP predicts nothing).  part_targets: G narrowed to the model's parts [B, P, Npatch]
+    (`ImageEncoder.part_rows`)."""
     losses = {
         "id": id_loss(out.logits, labels, stage.label_smoothing),
         "imp": imp_loss(out.features_bn, memory, labels, stage.imp_temperature),
@@ -98,7 +101,7 @@ def step_losses(
             out.features, text_memory, labels, stage.label_smoothing, stage.i2t_similarity, stage.i2t_temperature
         )
     if out.mask_logits is not None:
-        losses["mask"] = mask_loss(out.mask_logits, masks)
+        losses["mask"] = mask_loss(out.mask_logits, part_targets)
     return losses
 
 
@@ -150,7 +153,7 @@ def run_stage2(
         memory = class_means(features, data.labels.to(ctx.device), data.num_classes)
         sampler.set_epoch(epoch)
         train_set.epoch = epoch
-        totals, step, names = _train_epoch(net, loader, optimizer, scaler, memory, text_memory, stage, ctx,
+        totals, step, names = _train_epoch(net, model, loader, optimizer, scaler, memory, text_memory, stage, ctx,
                                            state_dir, epoch, step)
         broadcast_buffers(model, ctx)  # rank 0's BNNeck statistics everywhere: next memory, state, checkpoint
         record = _epoch_record(epoch, totals, names, optimizer, began)
@@ -170,6 +173,7 @@ def run_stage2(
 
 def _train_epoch(
     net: nn.Module,
+    model: MuvaModel,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
@@ -181,8 +185,8 @@ def _train_epoch(
     epoch: int,
     step: int,
 ) -> tuple[list[float], int, set[str]]:
-    """One epoch of steps; returns (loss sums, correct, images, batches: summed over ranks), the step
-    counter after it, and the names of the losses in use."""
+    """One epoch of steps of `net` (`model` or its DDP wrapper); returns (loss sums, correct, images,
+    batches: summed over ranks), the step counter after it, and the names of the losses in use."""
     net.train()
     totals = torch.zeros(len(LOSSES) + 3, device=ctx.device)
     names: set[str] = set()
@@ -192,7 +196,7 @@ def _train_epoch(
         images, masks, labels = (t.to(ctx.device, non_blocking=True) for t in (images, masks, labels))
         with autocast(ctx.device):
             out = net(images)
-        losses = step_losses(out, masks, labels, memory, text_memory, stage)
+        losses = step_losses(out, model.image.encoder.part_rows(masks), labels, memory, text_memory, stage)
         shown = check_finite(losses, ctx, f"stage-2 epoch {epoch + 1} step {step + 1}", state_dir, epoch)
         loss = sum(stage.loss_weights[name] * value for name, value in losses.items())
         optimizer.zero_grad(set_to_none=True)
