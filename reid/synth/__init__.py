@@ -1,9 +1,12 @@
-"""Embedded synthetic multi-domain Re-ID benchmark (MA, D, MS, C3 look-alikes) drawn with OpenCV.
+"""Embedded synthetic multi-domain Re-ID benchmark (MA, D, MS, C3 look-alikes) drawn with OpenCV,
+and captioned people in a web-photo style for the demo's CLIP pre-training (SPEC §8).
 
-Lets the pipeline run end to end where no real dataset can be downloaded; see `generate`.
+Lets the pipeline run end to end where no real dataset can be downloaded; see `generate`
+and `captioned`.
 """
 
+from reid.synth.captioned import CaptionedConfig, generate_captioned
 from reid.synth.config import SynthConfig
 from reid.synth.generate import generate_benchmark
 
-__all__ = ["SynthConfig", "generate_benchmark"]
+__all__ = ["CaptionedConfig", "SynthConfig", "generate_benchmark", "generate_captioned"]

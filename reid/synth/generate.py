@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import polars as pl
@@ -30,6 +32,8 @@ from reid.utils.images import write_image
 from reid.utils.progress import progress
 
 GENERATOR = "reid.synth"
+J = TypeVar("J")
+R = TypeVar("R")
 
 
 def _render_job(job: tuple[Shot, int, int, int, str]) -> tuple[str, dict[str, Box] | None, int, int]:
@@ -42,6 +46,18 @@ def _render_job(job: tuple[Shot, int, int, int, str]) -> tuple[str, dict[str, Bo
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)
+
+
+def render_parallel(fn: Callable[[J], R], jobs: list[J], desc: str, workers: int) -> list[R]:
+    """`[fn(job) for job in jobs]` in `workers` processes (1 = in this process), with a progress bar.
+
+    The result never depends on `workers`: each job carries its own random stream key.
+    """
+    if workers <= 1:
+        return [fn(job) for job in progress(jobs, desc, total=len(jobs))]
+    # forkserver: forking a process whose torch/OpenMP threads are running can deadlock the child
+    with multiprocessing.get_context("forkserver").Pool(workers, initializer=_init_worker) as pool:
+        return list(progress(pool.imap(fn, jobs, chunksize=32), desc, total=len(jobs)))
 
 
 def _counts(shots: list[Shot]) -> dict[str, dict[str, int]]:
@@ -107,12 +123,7 @@ def generate_benchmark(out_root: Path, config: SynthConfig, workers: int = 2) ->
         for key, shots in plans.items()
         for shot in shots
     ]
-    if workers > 1:
-        # forkserver: forking a process whose torch/OpenMP threads are running can deadlock the child
-        with multiprocessing.get_context("forkserver").Pool(workers, initializer=_init_worker) as pool:
-            results = list(progress(pool.imap(_render_job, jobs, chunksize=32), "synth", total=len(jobs)))
-    else:
-        results = [_render_job(job) for job in progress(jobs, "synth", total=len(jobs))]
+    results = render_parallel(_render_job, jobs, "synth", workers)
 
     start = 0
     for key, shots in plans.items():

@@ -107,6 +107,7 @@ def _corridor(img: np.ndarray, rng: np.random.Generator) -> None:
 
 
 _SCENES = {"campus": _campus, "winter": _winter, "plaza": _plaza, "hall": _hall, "corridor": _corridor}
+SCENE_KINDS = tuple(_SCENES)
 
 
 _REFERENCE = (256, 128)  # the scenes' pixel sizes are written for this canvas (H, W)
