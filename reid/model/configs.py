@@ -34,12 +34,14 @@ BACKBONE_CONFIGS: dict[str, dict[str, Any]] = {
         "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 16},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12},
     },
-    # Small random-init model for the embedded demo: trains in minutes on 2 CPU cores.  Same
-    # patch size as ViT-B-16, so the 16x8 pseudo-label masks fit it unchanged.
+    # Small CLIP of the embedded demo, pre-trained here on captioned synthetic people (stage
+    # `pretrain`, SPEC §8): trains in minutes on 2 CPU cores.  Like ViT-B-16 it is pre-trained
+    # on square images (96, a 6x6 grid) and its positional embedding is interpolated to the
+    # re-ID grid; same patch size, so the 16x8 pseudo-label masks fit it unchanged.
     "demo": {
         "embed_dim": 128,
         "quick_gelu": True,
-        "vision_cfg": {"image_size": [256, 128], "layers": 3, "width": 128, "head_width": 32, "patch_size": 16},
+        "vision_cfg": {"image_size": 96, "layers": 3, "width": 128, "head_width": 32, "patch_size": 16},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 2},
     },
 }
