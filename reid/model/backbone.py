@@ -48,18 +48,22 @@ def create_vision_tower(config: MuvaConfig) -> VisionTransformer:
 
 
 def interpolate_pos_embed(
-    pos_embed: torch.Tensor, new_grid: tuple[int, int], mode: str = "bicubic"
+    pos_embed: torch.Tensor, new_grid: tuple[int, int], mode: str = "bicubic", old_grid: tuple[int, int] | None = None
 ) -> torch.Tensor:
     """Resample a ViT positional embedding [1 + Hold*Wold, D] to [1 + H*W, D].
 
-    The first row (CLS) is kept; the patch rows are treated as a square Hold x Wold image
-    (as CLIP's are) and interpolated to `new_grid` = (H, W).
+    The first row (CLS) is kept; the patch rows are the row-major Hold x Wold image `old_grid`
+    (default: square, as CLIP's are) and are interpolated to `new_grid` = (H, W).
     """
     cls_pos, patch_pos = pos_embed[:1], pos_embed[1:]
-    old_side = math.isqrt(patch_pos.shape[0])
-    if old_side * old_side != patch_pos.shape[0]:
-        raise ValueError(f"positional embedding with {patch_pos.shape[0]} patch rows is not a square grid")
-    grid = patch_pos.reshape(1, old_side, old_side, -1).permute(0, 3, 1, 2)
+    if old_grid is None:
+        side = math.isqrt(patch_pos.shape[0])
+        if side * side != patch_pos.shape[0]:
+            raise ValueError(f"positional embedding with {patch_pos.shape[0]} patch rows is not a square grid")
+        old_grid = (side, side)
+    if old_grid[0] * old_grid[1] != patch_pos.shape[0]:
+        raise ValueError(f"positional embedding with {patch_pos.shape[0]} patch rows is not a {old_grid} grid")
+    grid = patch_pos.reshape(1, old_grid[0], old_grid[1], -1).permute(0, 3, 1, 2)
     grid = F.interpolate(grid.float(), size=new_grid, mode=mode, align_corners=False).to(pos_embed.dtype)
     patch_pos = grid.permute(0, 2, 3, 1).reshape(new_grid[0] * new_grid[1], -1)
     return torch.cat([cls_pos, patch_pos], dim=0)
@@ -70,7 +74,8 @@ def fit_positional_embedding(visual: VisionTransformer, config: MuvaConfig) -> N
     grid = config.patch_grid
     if tuple(visual.grid_size) != grid:
         with torch.no_grad():
-            resized = interpolate_pos_embed(visual.positional_embedding, grid, config.pos_embed_interpolation)
+            resized = interpolate_pos_embed(visual.positional_embedding, grid, config.pos_embed_interpolation,
+                                            tuple(visual.grid_size))
         visual.positional_embedding = nn.Parameter(resized)
         visual.grid_size = grid
         visual.image_size = tuple(config.image_size)

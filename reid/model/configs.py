@@ -36,12 +36,13 @@ BACKBONE_CONFIGS: dict[str, dict[str, Any]] = {
     },
     # Small CLIP of the embedded demo, pre-trained here on captioned synthetic people (stage
     # `pretrain`, SPEC §8): trains in minutes on 2 CPU cores.  Like ViT-B-16 it is pre-trained
-    # on square images (96, a 6x6 grid) and its positional embedding is interpolated to the
-    # re-ID grid; same patch size, so the 16x8 pseudo-label masks fit it unchanged.
+    # at a lower resolution (128x64, an 8x4 grid: 32 tokens, a person filling the frame) and
+    # its positional embedding is interpolated to the re-ID grid; same patch size, so the
+    # 16x8 pseudo-label masks fit it unchanged.
     "demo": {
         "embed_dim": 128,
         "quick_gelu": True,
-        "vision_cfg": {"image_size": 96, "layers": 3, "width": 128, "head_width": 32, "patch_size": 16},
+        "vision_cfg": {"image_size": [128, 64], "layers": 3, "width": 128, "head_width": 32, "patch_size": 16},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 2},
     },
 }

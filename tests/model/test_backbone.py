@@ -27,9 +27,23 @@ def test_interpolation_follows_the_row_major_layout():
     assert torch.all(resized[1:, 0] > resized[:-1, 0])  # increasing down the rows
 
 
-def test_non_square_source_grids_are_rejected():
+def test_a_non_square_source_grid_needs_its_shape():
     with pytest.raises(ValueError, match="not a square grid"):
         interpolate_pos_embed(torch.randn(1 + 12, 4), (4, 2))
+    with pytest.raises(ValueError, match=r"not a \(3, 3\) grid"):
+        interpolate_pos_embed(torch.randn(1 + 12, 4), (4, 2), old_grid=(3, 3))
+    rows = torch.arange(4.0).repeat_interleave(3)  # a 4x3 grid whose value is the row index
+    resized = interpolate_pos_embed(torch.cat([torch.zeros(1), rows])[:, None], (8, 3), "bilinear", old_grid=(4, 3))
+    grid = resized[1:, 0].view(8, 3)
+    assert torch.all(grid[:, :1] == grid) and torch.all(grid[1:, 0] >= grid[:-1, 0]) and grid[-1, 0] == 3.0
+
+
+def test_the_demo_clip_is_fitted_from_its_128x64_pretraining_grid():
+    config = MuvaConfig(num_classes=2, backbone="demo")
+    visual = create_vision_tower(config)
+    assert tuple(visual.grid_size) == (8, 4)
+    fit_positional_embedding(visual, config)
+    assert tuple(visual.grid_size) == (16, 8) and visual.positional_embedding.shape == (1 + 128, 128)
 
 
 def test_vit_b16_is_fitted_to_256x128():
