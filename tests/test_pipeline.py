@@ -22,6 +22,8 @@ def tiny_params() -> dict:
     params["synth"].update(train_ids=16, test_ids=8, images_per_id=4, queries_per_id=[1, 1], gallery_per_id=[2, 3],
                            distractors=4, junk=2)
     params["data"]["workers"] = 1
+    params["pretrain"]["data"].update(identities=24, images_per_id=2, test_identities=4, height=64, width=32)
+    params["pretrain"].update(epochs=1, batch_size=8, workers=0)
     params["model"].update(image_size=[64, 32], clip=TINY_CLIP)
     params["train"].update(ids_per_batch=4, images_per_id=2, workers=0, memory_batch_size=32)
     params["stage1"].update(epochs=1, warmup_epochs=1)
@@ -61,18 +63,22 @@ def test_dvc_repro_runs_every_stage_and_writes_per_target_metrics(project):
     assert metrics["protocol"] == "MA->D,MS,C3" and metrics["synthetic"] is True
     for target in ("D", "MS", "C3", "average"):
         assert 0.0 <= metrics[target]["mAP"] <= 100.0 and 0.0 <= metrics[target]["rank1"] <= metrics[target]["rank10"]
-    for path in ("models/muva.pt", "plots/evaluation/cmc/MS.csv", "plots/evaluation/sheets/ranking_C3.png",
+    pretrain = json.loads((project / "metrics" / "pretrain.json").read_text())
+    assert pretrain["skipped"] is False and pretrain["pairs"] == {"train": 40, "test": 8}
+    for path in ("models/pretrain/clip.pt", "models/muva.pt", "plots/evaluation/cmc/MS.csv",
+                 "plots/evaluation/sheets/ranking_C3.png", "dvclive/pretrain/metrics.json",
                  "dvclive/stage2/metrics.json", "dvclive/stage2/plots/metrics/loss/mask.tsv"):
         assert (project / path).exists(), path
     shown = json.loads(run(DVC + ["metrics", "show", "--json"], project))
     flat = json.dumps(shown)
-    assert '"rank1"' in flat and '"prototype"' in flat and '"mask_iou"' in flat
+    assert '"rank1"' in flat and '"prototype"' in flat and '"mask_iou"' in flat and '"zero_shot"' in flat
     assert "Data and pipelines are up to date" in run(DVC + ["status"], project)
 
 
 def test_an_experiment_changes_the_source_and_only_reruns_what_it_affects(project):
     out = run(DVC + ["exp", "run", "-S", "protocol.source=MS", "-S", "protocol.targets=[MA]"], project)
     assert "Stage 'synth' didn't change, skipping" in out and "Running stage 'stage2'" in out
+    assert "Stage 'pretrain' didn't change, skipping" in out
     metrics = json.loads((project / "metrics" / "evaluation.json").read_text())
     assert metrics["protocol"] == "MS->MA" and set(metrics) == {"MA", "average", "protocol", "synthetic"}
     table = run(DVC + ["exp", "show", "--json"], project)
