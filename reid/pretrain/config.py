@@ -15,10 +15,10 @@ class PretrainConfig:
     """
 
     epochs: int = 10
-    batch_size: int = 128  # pairs per step: the in-batch negatives of the contrastive loss
-    lr: float = 1e-3
+    batch_size: int = 64  # pairs per step: the in-batch negatives of the contrastive loss
+    lr: float = 5e-4
     min_lr: float = 1e-5
-    warmup_epochs: float = 1.0
+    warmup_epochs: float = 0.5
     weight_decay: float = 0.1
     flip: float = 0.5  # horizontal flip probability (captions name no side)
     seed: int = 0

@@ -27,7 +27,7 @@ from reid.pretrain.zero_shot import RetrievalResult, text_to_image_retrieval
 from reid.training.distributed import Dist
 from reid.training.guards import check_finite
 from reid.training.logging import EpochLog
-from reid.training.state import fingerprint, load_state, save_state
+from reid.training.state import fingerprint, resume_training, save_state
 from reid.utils.device import autocast, autocast_dtype, resolve_device
 from reid.utils.progress import progress, progress_bar
 
@@ -109,13 +109,7 @@ def run_pretrain(
     total = steps_per_epoch * config.epochs
     expected = fingerprint({"clip": clip_config, "pretrain": config.to_dict(), "paths": train_set.paths},
                            train_tokens)
-    state = load_state(state_dir, expected)
-    start, step, history = 0, 0, []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start, step, history = state["epoch"], state["step"], state["history"]
+    start, step, history = resume_training(state_dir, expected, model, optimizer, scaler)
     log = EpochLog(live_dir, history)
     for epoch in range(start, config.epochs):
         began = time.perf_counter()

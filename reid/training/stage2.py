@@ -36,7 +36,7 @@ from reid.training.memory import class_means, momentum_update
 from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import set_lr, stage2_factor
 from reid.training.stage1 import MODEL_FILE, TEXT_MEMORY_FILE
-from reid.training.state import fingerprint, load_state, save_state
+from reid.training.state import fingerprint, resume_training, save_state
 from reid.utils.device import autocast, autocast_dtype
 from reid.utils.progress import progress_bar
 
@@ -133,13 +133,7 @@ def run_stage2(
     net = prepare_model(model, train, ctx)
     optimizer = torch.optim.Adam(parameter_groups(model, stage), lr=stage.lr, weight_decay=stage.weight_decay)
     scaler = torch.amp.GradScaler(enabled=autocast_dtype(ctx.device) == torch.float16)
-    state = load_state(state_dir, expected)
-    start, step, history = 0, 0, []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start, step, history = state["epoch"], state["step"], state["history"]
+    start, step, history = resume_training(state_dir, expected, model, optimizer, scaler)
     train_set = data.dataset(config, train.augment, train.seed)
     sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed, ctx.rank, ctx.world)
     loader = DataLoader(train_set, batch_sampler=sampler, num_workers=train.workers, pin_memory=ctx.device.type == "cuda")

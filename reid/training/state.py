@@ -77,3 +77,20 @@ def load_state(state_dir: str | Path, expected: str) -> dict[str, Any] | None:
         return None
     restore_rng(state["rng"])
     return state
+
+
+def resume_training(
+    state_dir: str | Path, expected: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+) -> tuple[int, int, list[dict[str, float]]]:
+    """Restore weights, optimiser and scaler from a matching state; (next epoch, step, log history).
+
+    (0, 0, []) when there is nothing to resume: the caller starts over.
+    """
+    state = load_state(state_dir, expected)
+    if state is None:
+        return 0, 0, []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    return state["epoch"], state["step"], state["history"]
