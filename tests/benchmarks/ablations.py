@@ -27,20 +27,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Row:
-    name: str
+    name: str  # experiment names are git refs: letters, digits, '_'
     overrides: tuple[str, ...]  # `dvc exp run -S` values
     paper: str  # what the paper reports for this ablation (MA→MS, MS→MA mAP; SPEC §6, Tables 5-8)
 
 
 ROWS = (
-    Row("full", (), "MUVA G+H+U+L: 27.6 / 59.5"),
+    Row("full", (), "MUVA, G+H+U+L: 27.6 / 59.5"),
     Row("global_only", ("model.parts=[]",), "lower: 26.0 / 51.9 (Table 5, G)"),
-    Row("G+H", ("model.parts=[head]",), "lower than full (Table 5)"),
-    Row("G+U", ("model.parts=[upper]",), "lower than full (Table 5)"),
-    Row("G+L", ("model.parts=[legs]",), "lower: 27.3 / 56.7, best single part (Table 5)"),
-    Row("G+H+U", ("model.parts=[head,upper]",), "lower than full (Table 5)"),
-    Row("G+H+L", ("model.parts=[head,legs]",), "lower than full (Table 5)"),
-    Row("G+U+L", ("model.parts=[upper,legs]",), "lower than full, up to 57.1 on MS→MA (Table 5)"),
+    Row("parts_h", ("model.parts=[head]",), "G+H: lower than full (Table 5)"),
+    Row("parts_u", ("model.parts=[upper]",), "G+U: lower than full (Table 5)"),
+    Row("parts_l", ("model.parts=[legs]",), "G+L: lower: 27.3 / 56.7, best single part (Table 5)"),
+    Row("parts_hu", ("model.parts=[head,upper]",), "G+H+U: lower than full (Table 5)"),
+    Row("parts_hl", ("model.parts=[head,legs]",), "G+H+L: lower than full (Table 5)"),
+    Row("parts_ul", ("model.parts=[upper,legs]",), "G+U+L: lower than full, up to 57.1 on MS→MA (Table 5)"),
     Row("stripes", ("model.part_attention=stripes",), "lower: 25.8 / 55.5 (Table 8)"),
     Row("no_calibration", ("calibration.enabled=false",), "lower: 27.3 / 57.7"),
     Row("stripe_masks", ("masks.mode=stripes",), "lower (equal-thirds pseudo-labels)"),
@@ -51,8 +51,9 @@ NAME = re.compile(r"^abl-(?P<row>.+)-s(?P<seed>\d+)$")
 
 
 def queue(rows: list[Row], seeds: list[int], dry_run: bool) -> None:
-    for row in rows:
-        for seed in seeds:
+    """Seed-major order: a sweep stopped part-way still has every row at the first seeds."""
+    for seed in seeds:
+        for row in rows:
             cmd = ["dvc", "exp", "run", "--queue", "-n", f"abl-{row.name}-s{seed}", "-S", f"train.seed={seed}"]
             for override in row.overrides:
                 cmd += ["-S", override]
