@@ -71,7 +71,8 @@ def _experiments(node: object) -> dict[str, dict]:
     elif isinstance(node, dict):
         data = node.get("data")
         name = node.get("name")
-        if isinstance(data, dict) and name and NAME.match(str(name)):
+        finished = isinstance(data, dict) and data.get("rev") != "workspace"  # a running one shows the workspace
+        if finished and name and NAME.match(str(name)):
             metrics = (data.get("metrics") or {}).get("metrics/evaluation.json", {}).get("data")
             if metrics:
                 found[str(name)] = metrics
