@@ -91,3 +91,12 @@ def test_a_multi_source_experiment_trains_on_the_union_and_tests_the_held_out_do
     assert protocol["sources"] == ["D", "MS", "C3"] and protocol["num_classes"] == 3 * 16
     metrics = json.loads((project / "metrics" / "evaluation.json").read_text())
     assert metrics["protocol"] == "D+MS+C3->MA" and set(metrics) == {"MA", "average", "protocol", "synthetic"}
+
+
+def test_a_vision_only_experiment_runs_through_dvc(project):
+    """No prompts are learnt, yet the stage leaves every output dvc.yaml declares (its state folder, its log)."""
+    shutil.rmtree(project / "checkpoints" / "stage1")  # as in a queued experiment's fresh copy of the workspace
+    run(DVC + ["exp", "run", "-S", "train.vision_only=true", "-S", "protocol.source=MA", "-S", "protocol.targets=auto"],
+        project)
+    assert json.loads((project / "dvclive" / "stage1" / "metrics.json").read_text())["vision_only"] == 1.0
+    assert "i2tce" not in json.loads((project / "dvclive" / "stage2" / "metrics.json").read_text())["loss"]

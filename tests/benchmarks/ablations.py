@@ -71,7 +71,8 @@ def _experiments(node: object) -> dict[str, dict]:
     elif isinstance(node, dict):
         data = node.get("data")
         name = node.get("name")
-        finished = isinstance(data, dict) and data.get("rev") != "workspace"  # a running one shows the workspace
+        # a running experiment shows the workspace's metrics, a failed one its baseline's
+        finished = isinstance(data, dict) and data.get("rev") != "workspace" and not node.get("error")
         if finished and name and NAME.match(str(name)):
             metrics = (data.get("metrics") or {}).get("metrics/evaluation.json", {}).get("data")
             if metrics:
