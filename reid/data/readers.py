@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reid.data.layouts import LAYOUTS, SPLITS, DatasetLayout, Variant
+from reid.errors import ReidError
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(ReidError, FileNotFoundError):
     """A dataset (or the data root) is not where the configuration says."""
 
 

@@ -8,10 +8,11 @@ import math
 
 import torch
 
+from reid.errors import ReidError
 from reid.training.distributed import Dist, any_rank
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(ReidError, RuntimeError):
     """A loss became NaN or infinite."""
 
 

@@ -1,0 +1,39 @@
+"""Errors a user can fix: each is reported as one line and a non-zero exit, never as a traceback.
+
+Everything else that escapes a stage is a bug and keeps its traceback.  The message of a
+`ReidError` says what is wrong, where (parameter, file and line, artifact) and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class ReidError(Exception):
+    """A problem with the inputs, not the code: the stage prints its message and exits with status 2."""
+
+
+class ConfigError(ReidError, ValueError):
+    """A parameter has a value the pipeline cannot use."""
+
+    def __init__(self, key: str, value: Any, problem: str, fix: str = "", allowed: Iterable[Any] | None = None):
+        self.key, self.value = key, value
+        parts = [f"{key} = {value!r}: {problem}"]
+        if allowed is not None:
+            parts.append(f"allowed: {', '.join(str(a) for a in allowed)}")
+        if fix:
+            parts.append(fix)
+        super().__init__("; ".join(parts))
+
+
+class InputError(ReidError, ValueError):
+    """A data file (dataset folder, listing, image) cannot be used as it is."""
+
+
+class ArtifactError(ReidError, FileNotFoundError):
+    """An upstream artifact is missing or unreadable: the message names the stage that makes it."""
+
+    def __init__(self, path: Any, stage: str, problem: str = "is missing"):
+        self.path, self.stage = path, stage
+        super().__init__(f"{path} {problem}: it is made by stage '{stage}'; re-run it with `dvc repro {stage}`")
