@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reid.masks.boxes import PartBoxes
+from reid.masks.voting import EQUAL_THIRDS  # the fallback window (defined with the stripe masks it votes)
 
 RULES = ("mad", "quantile")
-EQUAL_THIRDS = {"head": (0.0, 1 / 3), "upper": (1 / 3, 2 / 3), "legs": (2 / 3, 1.0)}
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution × this = its standard deviation
 
 

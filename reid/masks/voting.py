@@ -12,6 +12,9 @@ import numpy as np
 from reid.masks.grid import PatchGrid
 
 VOTE_RULES = ("centre", "coverage")
+# The equal-thirds windows (y0, y1) of the paper's stripe baselines (Table 8): the one definition
+# behind the `stripes` mask mode, calibration's fallback window and the model's stripe attention.
+EQUAL_THIRDS: dict[str, tuple[float, float]] = {"head": (0.0, 1 / 3), "upper": (1 / 3, 2 / 3), "legs": (2 / 3, 1.0)}
 _DECIMALS = 9  # snap coordinates so that mirrored boxes vote exactly mirrored patches
 
 
@@ -58,3 +61,14 @@ def stripe_boxes(n: int, windows: dict[str, tuple[float, float]], parts: tuple[s
     """Full-width horizontal windows (y0, y1) per part for `n` images: [n, P, 4]."""
     one = np.array([[0.0, windows[p][0], 1.0, windows[p][1]] for p in parts])
     return np.broadcast_to(one, (n, len(parts), 4)).copy()
+
+
+def equal_thirds_masks(grid: PatchGrid, parts: tuple[str, ...] = tuple(EQUAL_THIRDS)) -> np.ndarray:
+    """The equal-thirds masks on `grid`: [P, Npatch] bool, `parts` rows of the `EQUAL_THIRDS` windows.
+
+    The one definition of which patches a third covers: full-width windows voted with the
+    centre rule. On a grid of non-overlapping patches a centre (2r+1)/(2 rows) never lies on
+    1/3 or 2/3, so every patch is in exactly one third, and the split is symmetric:
+    5/6/5 rows for the 16-row grid of a 256x128 input, 3/2/3 for 8 rows.
+    """
+    return vote(stripe_boxes(1, EQUAL_THIRDS, parts), grid, "centre")[0]

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import torch
 
+from reid.masks.grid import PatchGrid
+from reid.masks.voting import equal_thirds_masks
+
 
 def build_attention_mask(part_masks: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Additive mask [B, 1+P+N, 1+P+N] from boolean part masks [B, P, N] (True = patch in part)."""
@@ -37,13 +40,14 @@ def gate_predicted_masks(mask_logits: torch.Tensor, threshold: float) -> torch.T
         return torch.sigmoid(mask_logits.float()) > threshold
 
 
-def stripe_part_masks(grid: tuple[int, int], n_stripes: int = 3) -> torch.Tensor:
-    """Fixed horizontal stripes [n_stripes, rows*cols] bool (Table 8's stripe-like baseline).
+def stripe_part_masks(grid: tuple[int, int] | PatchGrid) -> torch.Tensor:
+    """Fixed horizontal stripes [3, rows*cols] bool, rows head/upper/legs (Table 8's stripe-like baseline).
 
-    Patch row r belongs to stripe floor(r * n_stripes / rows): equal thirds of the height,
-    6/5/5 rows for the 16-row grid of a 256x128 input.
+    The equal-thirds masks of `reid.masks.voting.equal_thirds_masks`, the same the `stripes`
+    mask mode gives G: patch rows whose centre lies in a third, 5/6/5 rows for the 16-row grid
+    of a 256x128 input. `grid`: (rows, cols) of non-overlapping patches, or a `PatchGrid`.
     """
-    rows, cols = grid
-    stripe_of_row = torch.arange(rows) * n_stripes // rows
-    stripe_of_patch = stripe_of_row.repeat_interleave(cols)  # row-major flattening, as G
-    return stripe_of_patch[None, :] == torch.arange(n_stripes)[:, None]
+    if not isinstance(grid, PatchGrid):
+        rows, cols = grid
+        grid = PatchGrid(height=rows, width=cols, patch=1, stride=1)  # normalised cells only depend on rows, cols
+    return torch.from_numpy(equal_thirds_masks(grid).copy())  # row-major flattening, as G

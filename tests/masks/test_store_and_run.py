@@ -77,3 +77,17 @@ def test_stripes_mode_ignores_the_boxes(tmp_path: Path) -> None:
     _, masks, meta = read_masks(tmp_path / "m" / "masks.parquet")
     assert meta["mode"] == "stripes" and bool((masks == masks[0]).all())
     assert "iou_stripes" in json.loads((tmp_path / "metrics.json").read_text())
+
+
+def test_stripes_mode_writes_the_model_s_stripe_attention_masks(tmp_path: Path) -> None:
+    from reid.model.attention_mask import stripe_part_masks
+
+    boxes, train = _inputs(tmp_path)
+    grid = PatchGrid()
+    run_calibrate(boxes, train, tmp_path / "masks", tmp_path / "plots", tmp_path / "metrics.json",
+                  CalibrationConfig(), MaskConfig(mode="stripes"), grid)
+    _, masks, _ = read_masks(tmp_path / "masks" / "masks.parquet")
+    stripes = stripe_part_masks(grid)  # what `model.part_attention: stripes` attends with
+    assert all(torch.equal(m, stripes) for m in masks)
+    rows = masks[0].reshape(3, grid.rows, grid.cols).any(dim=2).sum(dim=1).tolist()
+    assert rows == [5, 6, 5]

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -82,7 +83,25 @@ def test_gating_is_a_strict_threshold_on_the_sigmoid_without_gradient():
 
 def test_stripes_are_row_major_thirds_of_the_height():
     stripes = stripe_part_masks((16, 8))
-    assert stripes.shape == (3, 128)
-    assert stripes.sum(dim=1).tolist() == [48, 40, 40]  # 6, 5, 5 rows of 8 patches
+    assert stripes.shape == (3, 128) and stripes.dtype == torch.bool
+    assert stripes.sum(dim=1).tolist() == [40, 48, 40]  # 5, 6, 5 rows of 8 patches: symmetric
     assert torch.equal(stripes.sum(dim=0), torch.ones(128, dtype=torch.long))
-    assert stripes[0, :48].all() and stripes[1, 48:88].all() and stripes[2, 88:].all()
+    assert stripes[0, :40].all() and stripes[1, 40:88].all() and stripes[2, 88:].all()
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 7, 8, 12, 16, 21, 24])
+def test_stripes_cover_every_row_once_and_mirror_top_to_bottom(rows):
+    stripes = stripe_part_masks((rows, 2)).reshape(3, rows, 2)
+    assert torch.equal(stripes.sum(dim=0), torch.ones(rows, 2, dtype=torch.long))
+    assert torch.equal(stripes.flip(0).flip(1), stripes)  # head mirrors legs, the middle third itself
+
+
+def test_stripe_attention_equals_the_stripes_mode_masks_on_the_same_grid():
+    from reid.masks.grid import PatchGrid
+    from reid.masks.run import PARTS
+    from reid.masks.voting import EQUAL_THIRDS, stripe_boxes, vote
+
+    for grid in (PatchGrid(256, 128, 16, 16), PatchGrid(64, 32, 16, 16), PatchGrid(384, 128, 16, 16)):
+        g = vote(stripe_boxes(1, EQUAL_THIRDS, PARTS), grid, "centre")[0]  # what `masks.mode: stripes` writes as G
+        assert torch.equal(stripe_part_masks((grid.rows, grid.cols)), torch.from_numpy(g))
+        assert torch.equal(stripe_part_masks(grid), torch.from_numpy(g))
