@@ -15,11 +15,11 @@ class ReidError(Exception):
 
 
 class ConfigError(ReidError, ValueError):
-    """A parameter has a value the pipeline cannot use."""
+    """A parameter has a value the pipeline cannot use (`value` = ... when the key is missing)."""
 
     def __init__(self, key: str, value: Any, problem: str, fix: str = "", allowed: Iterable[Any] | None = None):
         self.key, self.value = key, value
-        parts = [f"{key} = {value!r}: {problem}"]
+        parts = [f"{key}: {problem}" if value is ... else f"{key} = {value!r}: {problem}"]
         if allowed is not None:
             parts.append(f"allowed: {', '.join(str(a) for a in allowed)}")
         if fix:

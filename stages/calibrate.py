@@ -1,29 +1,35 @@
 """DVC stage `calibrate`: grounding boxes + training manifest → data/masks/ (masks, boxes, report)."""
 
+from pathlib import Path
+
+from reid.config.choices import backbone_geometry
 from reid.masks.calibration import CalibrationConfig
 from reid.masks.grid import PatchGrid
 from reid.masks.run import MaskConfig, run_calibrate
-from reid.model.configs import BACKBONE_CONFIGS
-from stages.common import load_params
+from stages.common import StageParams, building, run_stage
+from stages.wiring import Stage
 
 
-def main() -> None:
-    params = load_params()
-    cal = dict(params["calibration"])
-    cal["quantiles"] = tuple(cal["quantiles"])
-    height, width = params["model"]["image_size"]
-    patch = BACKBONE_CONFIGS[params["model"]["backbone"]]["vision_cfg"]["patch_size"]
+def body(params: StageParams, io: Stage) -> None:
+    calibration = params.calibration.plain()
+    calibration["quantiles"] = tuple(calibration["quantiles"])
+    with building("calibration"):
+        calibration = CalibrationConfig(**calibration)
+    with building("masks"):
+        masks = MaskConfig(**params.masks.plain())
+    height, width = params.model.image_size
+    patch, _ = backbone_geometry(params.model.backbone)
     run_calibrate(
-        boxes_path="data/grounding/boxes.parquet",
-        train_path="data/protocol/train.parquet",
-        out_dir="data/masks",
-        plots_dir="plots/calibration",
-        metrics_path="metrics/calibration.json",
-        calibration=CalibrationConfig(**cal),
-        masks=MaskConfig(**params["masks"]),
+        boxes_path=io.inputs["boxes"],
+        train_path=io.inputs["train"],
+        out_dir=io.outputs["masks"],
+        plots_dir=Path(io.outputs["plot"]).parent,
+        metrics_path=io.outputs["metrics"],
+        calibration=calibration,
+        masks=masks,
         grid=PatchGrid(height, width, patch, patch),
     )
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("calibrate", body)

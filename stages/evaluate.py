@@ -1,19 +1,26 @@
 """DVC stage `evaluate`: models/muva.pt + target manifests → metrics/evaluation.json, plots/evaluation/."""
 
+from pathlib import Path
+
+from reid.config.checks import check_device
 from reid.evaluation.run import EvalConfig, run_evaluate
-from stages.common import load_params
+from stages.common import StageParams, building, run_stage
+from stages.wiring import Stage
 
 
-def main() -> None:
+def body(params: StageParams, io: Stage) -> None:
+    check_device("evaluation.device", params.evaluation.device)
+    with building("evaluation"):
+        config = EvalConfig(**params.evaluation.plain())
     run_evaluate(
-        checkpoint="models/muva.pt",
-        manifests_dir="data/manifests",
-        protocol_json="data/protocol/protocol.json",
-        metrics_path="metrics/evaluation.json",
-        plots_dir="plots/evaluation",
-        config=EvalConfig(**load_params()["evaluation"]),
+        checkpoint=io.inputs["model"],
+        manifests_dir=io.inputs["manifests"],
+        protocol_json=io.inputs["protocol"],
+        metrics_path=io.outputs["metrics"],
+        plots_dir=Path(io.outputs["cmc_plot"]).parent,
+        config=config,
     )
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("evaluate", body)

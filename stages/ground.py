@@ -4,28 +4,28 @@ Single process: `python -m stages.ground`; several GPUs or nodes:
 `torchrun --nproc_per_node 8 -m stages.ground` (the store must sit on a shared file system).
 """
 
+from reid.config.checks import check_device
 from reid.grounding.run import GroundingConfig, run_grounding
-from stages.common import load_params
+from stages.common import StageParams, building, run_stage
+from stages.wiring import Stage
 
 
-def main() -> None:
-    params = load_params()["grounding"]
-    expert = params["expert"]
-    config = GroundingConfig(
-        expert=expert,
-        batch_size=params["batch_size"],
-        expert_params=params.get(expert) or {},
-        sheet_images=params.get("sheet_images", 24),
-    )
-    run_grounding(
-        "data/protocol/train.parquet",
-        "data/grounding/store",
-        "data/grounding/boxes.parquet",
-        "plots/grounding/contact_sheet.png",
-        "metrics/grounding.json",
-        config,
-    )
+def body(params: StageParams, io: Stage) -> None:
+    grounding = params.grounding
+    if grounding.expert == "cogvlm":
+        check_device("grounding.cogvlm.device", grounding.cogvlm.device)
+    with building("grounding"):
+        config = GroundingConfig(
+            expert=grounding.expert,
+            batch_size=grounding.batch_size,
+            expert_params=getattr(grounding, grounding.expert).plain(),
+            sheet_images=grounding.sheet_images,
+            max_attempts=grounding.max_attempts,
+            max_error_fraction=grounding.max_error_fraction,
+        )
+    out = io.outputs
+    run_grounding(io.inputs["train"], out["store"], out["boxes"], out["sheet"], out["metrics"], config)
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("ground", body)

@@ -1,21 +1,27 @@
 """DVC stage `ingest`: params `data` → data/manifests/ (manifests, quarantine.csv, summary.json)."""
 
+from pathlib import Path
+
+from reid.config.checks import check_custom_folders
 from reid.data.run import run_ingest
-from stages.common import load_params
+from stages.common import StageParams, run_stage
+from stages.wiring import Stage
 
 
-def main() -> None:
-    data = load_params()["data"]
+def body(params: StageParams, io: Stage) -> None:
+    data = params.data
+    check_custom_folders(data.custom, data.root, io.inputs["custom"])
+    out = Path(io.outputs["manifests"])
     run_ingest(
-        root=data["root"],
-        out_dir="data/manifests",
-        summary_path="data/manifests/summary.json",
-        datasets=data["datasets"],
-        subset=data["cuhk03_subset"],
-        custom=data["custom"],
-        workers=data["workers"],
+        root=data.root,
+        out_dir=out,
+        summary_path=out / "summary.json",
+        datasets=data.datasets,
+        subset=data.cuhk03_subset,
+        custom=data.custom,
+        workers=data.workers,
     )
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("ingest", body)

@@ -5,6 +5,7 @@ Several GPUs: `torchrun --nproc_per_node N -m stages.stage1`.
 
 from pathlib import Path
 
+from reid.config.checks import check_device, check_identities
 from reid.data.protocol import read_protocol
 from reid.training.config import Stage1Config, TrainConfig
 from reid.training.data import load_training_data
@@ -12,27 +13,31 @@ from reid.training.distributed import init_distributed, shutdown
 from reid.training.logging import EpochLog
 from reid.training.model_config import muva_config
 from reid.training.stage1 import run_stage1
-from stages.common import load_params
+from stages.common import StageParams, building, run_stage
+from stages.wiring import Stage
 
-STATE_DIR, LIVE_DIR = Path("checkpoints/stage1"), Path("dvclive/stage1")
 
-
-def main() -> None:
-    params = load_params()
-    train = TrainConfig.from_dict(params["train"])
+def body(params: StageParams, io: Stage) -> None:
+    check_device("train.device", params.train.device)
+    with building("train"):
+        train = TrainConfig.from_dict(params.train.plain())
+    with building("stage1"):
+        stage1 = Stage1Config.from_dict(params.stage1.plain())
+    protocol_dir = Path(io.inputs["protocol"])
+    data = load_training_data(protocol_dir / "train.parquet", io.inputs["masks"])
+    check_identities(data.num_classes, train.ids_per_batch)
+    with building("model"):
+        config = muva_config(params.model.plain(), read_protocol(protocol_dir / "protocol.json")["sources"],
+                             data.num_classes, data.class_domains)
     ctx = init_distributed(train.device)
-    data = load_training_data("data/protocol/train.parquet", "data/masks/masks.parquet")
-    config = muva_config(params["model"], read_protocol("data/protocol/protocol.json")["sources"], data.num_classes, data.class_domains)
-    run_stage1(
-        data, config, params["model"].get("pretrained"), train, Stage1Config.from_dict(params["stage1"]),
-        out_dir="models/stage1", state_dir=STATE_DIR, live_dir=LIVE_DIR, ctx=ctx,
-    )
+    out = io.outputs
+    run_stage1(data, config, params.model.pretrained, train, stage1,
+               out_dir=out["model"], state_dir=out["state"], live_dir=Path(out["metrics"]).parent, ctx=ctx)
     if train.vision_only and ctx.is_main:  # nothing was learnt, yet every output dvc.yaml declares must exist
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
-        log = EpochLog(LIVE_DIR, [{"epoch": 0, "vision_only": 1.0}])
-        log.close()
+        Path(out["state"]).mkdir(parents=True, exist_ok=True)
+        EpochLog(Path(out["metrics"]).parent, [{"epoch": 0, "vision_only": 1.0}]).close()
     shutdown(ctx)
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("stage1", body)

@@ -3,24 +3,31 @@
 Several GPUs: `torchrun --nproc_per_node N -m stages.stage2`.
 """
 
+from pathlib import Path
+
+from reid.config.checks import check_device, check_identities
 from reid.training.config import Stage2Config, TrainConfig
 from reid.training.data import load_training_data
 from reid.training.distributed import init_distributed, shutdown
 from reid.training.stage2 import run_stage2
-from stages.common import load_params
+from stages.common import StageParams, building, run_stage
+from stages.wiring import Stage
 
 
-def main() -> None:
-    params = load_params()
-    train = TrainConfig.from_dict(params["train"])
+def body(params: StageParams, io: Stage) -> None:
+    check_device("train.device", params.train.device)
+    with building("train"):
+        train = TrainConfig.from_dict(params.train.plain())
+    with building("stage2"):
+        stage2 = Stage2Config.from_dict(params.stage2.plain())
+    data = load_training_data(io.inputs["train"], io.inputs["masks"])
+    check_identities(data.num_classes, train.ids_per_batch)
     ctx = init_distributed(train.device)
-    data = load_training_data("data/protocol/train.parquet", "data/masks/masks.parquet")
-    run_stage2(
-        data, "models/stage1", train, Stage2Config.from_dict(params["stage2"]),
-        out_checkpoint="models/muva.pt", state_dir="checkpoints/stage2", live_dir="dvclive/stage2", ctx=ctx,
-    )
+    out = io.outputs
+    run_stage2(data, io.inputs["stage1"], train, stage2, out_checkpoint=out["model"], state_dir=out["state"],
+               live_dir=Path(out["metrics"]).parent, ctx=ctx)
     shutdown(ctx)
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("stage2", body)

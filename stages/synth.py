@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reid.synth import SynthConfig, generate_benchmark
-from stages.common import load_params
+from reid.synth.config import SynthConfig
+from reid.synth.generate import generate_benchmark
+from stages.common import StageParams, building, run_stage
+from stages.wiring import Stage
 
 
-def main() -> None:
-    params = dict(load_params()["synth"])
-    out = Path(params.pop("out"))
-    counts = generate_benchmark(out, SynthConfig(**params))
+def body(params: StageParams, io: Stage) -> None:
+    with building("synth"):
+        config = SynthConfig(**params.synth.plain(out=True))
+    out = Path(params.synth.out)
+    counts = generate_benchmark(out, config)
     print(f"wrote synthetic {', '.join(counts)} to {out}")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage("synth", body)
