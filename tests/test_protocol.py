@@ -10,6 +10,7 @@ import pytest
 
 from reid.data.ingest import ingest_many
 from reid.data.protocol import assemble_training, resolve_protocol
+from reid.errors import ConfigError
 from reid.data.run import run_ingest, run_protocol
 from tests import fixtures_datasets as fx
 
@@ -29,11 +30,11 @@ def test_explicit_targets_and_source_domain_evaluation() -> None:
 
 
 def test_protocol_errors_name_the_problem() -> None:
-    with pytest.raises(ValueError, match="protocol.source names XX, not among the ingested datasets"):
+    with pytest.raises(ConfigError, match="protocol.source = 'MA\\+XX': XX is not among the ingested datasets; allowed: MA, D"):
         resolve_protocol("MA+XX", "auto", ALL)
-    with pytest.raises(ValueError, match="protocol.targets names C3"):
+    with pytest.raises(ConfigError, match="protocol.targets = \\['C3'\\]: C3 is not among"):
         resolve_protocol("MA", ["C3"], ["MA", "D"])
-    with pytest.raises(ValueError, match="leaves nothing to test"):
+    with pytest.raises(ConfigError, match="protocol.targets = 'auto': leaves nothing to test"):
         resolve_protocol("MA+D", "auto", ["MA", "D"])
     with pytest.raises(ValueError, match="names a dataset twice"):
         resolve_protocol("MA+MA", "auto", ALL)

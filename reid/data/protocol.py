@@ -14,6 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
+from reid.config.autos import AUTO, auto_targets
+from reid.errors import ArtifactError, ConfigError
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -28,9 +31,9 @@ class Protocol:
 def parse_sources(source: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in str(source).split("+") if k.strip())
     if not keys:
-        raise ValueError("protocol.source is empty; give a dataset key such as MA or a set such as D+MS+C3")
+        raise ConfigError("protocol.source", source, "is empty", fix="give a dataset key such as MA or a set such as D+MS+C3")
     if len(set(keys)) != len(keys):
-        raise ValueError(f"protocol.source '{source}' names a dataset twice")
+        raise ConfigError("protocol.source", source, "names a dataset twice")
     return keys
 
 
@@ -39,25 +42,23 @@ def resolve_protocol(source: str, targets: str | Sequence[str], available: Seque
     sources = parse_sources(source)
     missing = [k for k in sources if k not in available]
     if missing:
-        raise ValueError(
-            f"protocol.source names {', '.join(missing)}, not among the ingested datasets "
-            f"({', '.join(available) or 'none'}); put the dataset under data.root or change protocol.source"
+        raise ConfigError(
+            "protocol.source", source, f"{', '.join(missing)} is not among the ingested datasets",
+            allowed=available or ["none found"], fix="put the dataset under data.root (or data.custom) or change protocol.source",
         )
-    if targets == "auto" or targets == ["auto"]:
-        chosen = tuple(k for k in available if k not in sources)
+    if targets == AUTO or targets == [AUTO]:
+        chosen = auto_targets(sources, available)
         if not chosen:
-            raise ValueError(
-                f"protocol.targets=auto leaves nothing to test: every dataset found ({', '.join(available)}) "
-                f"is a source; add a dataset or list targets explicitly (a source as target = source-domain test)"
+            raise ConfigError(
+                "protocol.targets", "auto", f"leaves nothing to test: every dataset found ({', '.join(available)}) "
+                f"is a source", fix="add a dataset or list targets explicitly (a source as target = source-domain test)",
             )
     else:
         chosen = tuple([targets] if isinstance(targets, str) else targets)
         unknown = [k for k in chosen if k not in available]
         if unknown:
-            raise ValueError(
-                f"protocol.targets names {', '.join(unknown)}, not among the ingested datasets "
-                f"({', '.join(available)})"
-            )
+            raise ConfigError("protocol.targets", list(chosen), f"{', '.join(unknown)} is not among the ingested datasets",
+                              allowed=available)
     return Protocol(sources, chosen)
 
 
@@ -73,7 +74,8 @@ def assemble_training(manifests: dict[str, pl.DataFrame], sources: Sequence[str]
     for domain, key in enumerate(sources):
         train = manifests[key].filter(pl.col("split") == "train")
         if train.height == 0:
-            raise ValueError(f"dataset {key} has no training images; it cannot be a source")
+            raise ConfigError("protocol.source", "+".join(sources), f"dataset {key} has no training images",
+                              fix="choose a source with a train split")
         parts.append(
             train.with_columns(
                 pl.col("label").alias("local_label"),
@@ -105,5 +107,15 @@ def read_protocol(path: str | Path) -> dict:
     """protocol.json as `protocol_record` made it (written by the protocol stage)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro protocol` (or `reid protocol`) first")
+        raise ArtifactError(path, "protocol")
     return json.loads(path.read_text())
+
+
+def check_target_splits(manifests: dict[str, pl.DataFrame]) -> None:
+    """Every target has query and gallery images: a target without them cannot be evaluated."""
+    for key, manifest in manifests.items():
+        splits = set(manifest["split"].unique().to_list())
+        lacking = [s for s in ("query", "gallery") if s not in splits]
+        if lacking:
+            raise ConfigError("protocol.targets", key, f"dataset {key} has no {' and no '.join(lacking)} images",
+                              fix="choose targets with a test split (query and gallery)")

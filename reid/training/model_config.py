@@ -10,14 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from reid.config.autos import AUTO, auto_rmp_heads
 from reid.model.configs import DOMAIN_STYLE_PHRASES, MuvaConfig
 
 MODEL_ONLY_KEYS = ("pretrained",)  # in params.yaml `model`, but about loading, not the architecture
-
-
-def auto_rmp_heads(sources: Sequence[str]) -> int:
-    """The paper's head count for a training protocol."""
-    return 8 if len(sources) > 1 or "MS" in sources else 2
 
 
 def muva_config(
@@ -26,7 +22,7 @@ def muva_config(
     """The architecture to train on `sources`; `class_domains[c]` = index in `sources` of identity c."""
     data = {k: v for k, v in model_params.items() if k not in MODEL_ONLY_KEYS}
     rmp = dict(data.pop("rmp", {}) or {})
-    if rmp.get("heads", "auto") == "auto":
+    if rmp.get("heads", AUTO) == AUTO:
         rmp["heads"] = auto_rmp_heads(sources)
     prompts = dict(data.pop("prompts", {}) or {})
     if prompts.get("style") == "domain_specific" and not prompts.get("domain_phrases"):

@@ -6,15 +6,13 @@ import contextlib
 
 import torch
 
+from reid.config.autos import AUTO, auto_device
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """Return the torch device for `name` ("auto", "cpu", "cuda", "cuda:1", "mps")."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+    if name == AUTO:
+        return auto_device()
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device '{name}' requested but CUDA is not available; use device: auto or cpu")
