@@ -277,8 +277,6 @@ class Stage1(Section):
     def _rates(self) -> Stage1:
         if self.min_lr > self.lr:
             raise Invalid("min_lr", self.min_lr, f"must not exceed lr ({self.lr})")
-        if self.warmup_epochs >= self.epochs:
-            raise Invalid("warmup_epochs", self.warmup_epochs, f"must be fewer than epochs ({self.epochs})")
         return self
 
 

@@ -1,0 +1,214 @@
+"""Bad parameters, table-driven: each stops the first stage with one line naming key, value and fix.
+
+Every case writes a params file with one wrong value into an empty folder, runs a stage there
+(`synth`, the first, unless the check needs upstream data) and asserts the exit status, the
+words of the message and that nothing was written.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import torch
+import yaml
+
+from reid.config.load import load_config
+from reid.data.run import run_ingest
+from stages.common import run_stage
+from tests import fixtures_datasets as fx
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*counts differ from the official ones")  # tiny fixture datasets
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def setter(path: str, value: Any) -> Callable[[dict], None]:
+    def apply(params: dict) -> None:
+        *parents, last = path.split(".")
+        node = params
+        for key in parents:
+            node = node[key]
+        if value is KeyError:
+            del node[last]
+        else:
+            node[last] = value
+    return apply
+
+
+def stage_exit(tmp_path: Path, stage: str, params: dict | str, monkeypatch, capsys) -> tuple[int, str]:
+    """Run `stage` in `tmp_path` with `params` (a mapping, or raw text); its exit status and stderr."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(params if isinstance(params, str) else yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [stage, "--params", str(path)])
+    body = importlib.import_module(f"stages.{stage}").body
+    with pytest.raises(SystemExit) as exit_:
+        run_stage(stage, body)
+    return exit_.value.code, capsys.readouterr().err
+
+
+CASES = [  # (parameter, bad value, words the message must hold)
+    ("stage2.lr", -1, ["stage2.lr = -1", "greater than 0"]),
+    ("stage1.epochs", 0, ["stage1.epochs = 0", "greater than or equal to 1"]),
+    ("model.backbone", "ViT-Z", ["model.backbone = 'ViT-Z'", "allowed: ViT-B-16, demo"]),
+    ("grounding.expert", "clip", ["grounding.expert = 'clip'", "allowed: 'cogvlm', 'pose', 'stripes' or 'oracle'"]),
+    ("train.augment.flp", 0.5, ["train.augment.flp = 0.5", "unknown key", "flip, random_crop"]),
+    ("train.seed", KeyError, ["train.seed: missing", "add it"]),
+    ("model.image_size", [250, 128], ["model.image_size = [250, 128]", "multiples of 16"]),
+    ("protocol.source", "MA+XX", ["protocol.source = 'MA+XX'", "'XX' is no dataset", "MA, D, MS, C3"]),
+    ("protocol.targets", ["D", "Duke"], ["protocol.targets = ['D', 'Duke']", "'Duke' is no dataset"]),
+    ("train.device", "gpu", ["train.device = 'gpu'", "allowed: auto, cpu, mps, cuda or cuda:N"]),
+    ("model.parts", ["legs", "head"], ["model.parts = ['legs', 'head']", "in the order ['head', 'upper', 'legs']"]),
+    ("model.rmp.heads", 3, ["model.rmp.heads = 3", "divide the backbone width 128"]),
+    ("data.cuhk03_subset", "both", ["data.cuhk03_subset = 'both'", "'detected' or 'labeled'"]),
+    ("data.custom", {"MA": "data/custom/ma"}, ["data.custom.MA", "built-in dataset"]),
+    ("calibration.quantiles", [0.9, 0.1], ["calibration.quantiles = [0.9, 0.1]", "low < high"]),
+    ("masks.mode", "thirds", ["masks.mode = 'thirds'", "'calibrated' or 'stripes'"]),
+    ("stage2.milestones", [90], ["stage2.milestones = [90]", "within the 8 epochs"]),
+    ("evaluation.max_rank", 5, ["evaluation.max_rank = 5", "greater than or equal to 10"]),
+    ("train.vision_only", "yes", ["train.vision_only = 'yes'", "valid boolean"]),
+    ("pretrain.min_lr", 1.0, ["pretrain.min_lr = 1.0", "must not exceed lr"]),
+    ("synth.queries_per_id", [3, 1], ["synth.queries_per_id = [3, 1]", "low <= high"]),
+    ("grounding.max_error_fraction", 2, ["grounding.max_error_fraction = 2", "less than or equal to 1"]),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "words"), CASES, ids=[c[0] for c in CASES])
+def test_a_bad_value_stops_the_first_stage_naming_it(tmp_path, monkeypatch, capsys, key, value, words):
+    params = copy.deepcopy(PARAMS)
+    setter(key, value)(params)
+    status, err = stage_exit(tmp_path, "synth", params, monkeypatch, capsys)
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("error in stage synth: ")
+    for word in words:
+        assert word in err, f"{word!r} not in {err!r}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # no work was done
+
+
+def test_the_message_gives_the_line_of_the_key(tmp_path, monkeypatch, capsys):
+    text = (REPO / "params.yaml").read_text().replace("  lr: 5.0e-5", "  lr: -5.0e-5")
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("  lr: -5.0e-5"))
+    status, err = stage_exit(tmp_path, "synth", text, monkeypatch, capsys)
+    assert status == 2 and f"bad.yaml line {line}: stage2.lr = -5e-05" in err
+
+
+def test_several_problems_are_named_in_one_line(tmp_path, monkeypatch, capsys):
+    params = copy.deepcopy(PARAMS)
+    for key, value in [("stage2.lr", 0), ("stage1.lr", 0), ("evaluation.batch_size", 0), ("train.workers", -1)]:
+        setter(key, value)(params)
+    status, err = stage_exit(tmp_path, "synth", params, monkeypatch, capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert ": train.workers = -1: must be greater than or equal to 0; also stage1.lr = 0: must be greater than 0; " \
+           "stage2.lr = 0: must be greater than 0 (and 1 more)" in err  # in the file's order of sections
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("synth: {seed: 0\n", ["bad.yaml line", "not valid YAML"]), ("- a\n- b\n", ["expected a mapping of sections"])],
+)
+def test_a_broken_params_file_is_named(tmp_path, monkeypatch, capsys, text, words):
+    status, err = stage_exit(tmp_path, "synth", text, monkeypatch, capsys)
+    assert status == 2 and all(w in err for w in words)
+
+
+def test_a_missing_params_file_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["synth", "--params", "nowhere.yaml"])
+    with pytest.raises(SystemExit) as exit_:
+        run_stage("synth", importlib.import_module("stages.synth").body)
+    assert exit_.value.code == 2 and "nowhere.yaml: no such params file" in capsys.readouterr().err
+
+
+def test_both_shipped_configurations_are_valid():
+    assert load_config(REPO / "params.yaml").model.backbone == "demo"
+    assert load_config(REPO / "configs/paper.yaml").model.backbone == "ViT-B-16"
+
+
+# --- checks that need the machine or the data ---------------------------------------------
+
+@pytest.fixture
+def ingested(tmp_path: Path) -> Path:
+    """A folder with the fixture datasets ingested into data/manifests, as the ingest stage leaves it."""
+    fx.make_all(tmp_path / "datasets")
+    run_ingest(tmp_path / "datasets", tmp_path / "data/manifests", tmp_path / "data/manifests/summary.json", workers=1)
+    return tmp_path
+
+
+def test_a_batch_larger_than_the_source_stops_the_protocol_stage(ingested, monkeypatch, capsys):
+    params = copy.deepcopy(PARAMS)
+    params["data"]["root"] = "datasets"
+    params["train"]["ids_per_batch"] = 500
+    status, err = stage_exit(ingested, "protocol", params, monkeypatch, capsys)
+    assert status == 2
+    assert "train.ids_per_batch = 500: the protocol's source has only" in err and "use at most" in err
+
+
+def test_a_custom_dataset_outside_the_tracked_folders_is_refused(ingested, monkeypatch, capsys, tmp_path_factory):
+    outside = fx.make_custom(tmp_path_factory.mktemp("elsewhere"))
+    params = copy.deepcopy(PARAMS)
+    params["data"].update(root="datasets", custom={"CAMS": str(outside)})
+    status, err = stage_exit(ingested, "ingest", params, monkeypatch, capsys)
+    assert status == 2
+    assert f"data.custom.CAMS = '{outside}': lies outside data.root (datasets) and data/custom/" in err
+    assert "move or copy the folder under data/custom/" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_asked_for_on_a_cpu_machine_is_named(tmp_path, monkeypatch, capsys):
+    params = copy.deepcopy(PARAMS)
+    params["evaluation"]["device"] = "cuda:1"
+    status, err = stage_exit(tmp_path, "evaluate", params, monkeypatch, capsys)
+    assert status == 2 and "evaluation.device = 'cuda:1': CUDA is not available on this machine; use auto or cpu" in err
+
+
+def test_a_full_disk_is_named_with_the_path(tmp_path, monkeypatch, capsys):
+    def full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device", "data/demo/MSMT17_V1/train/0001.jpg")
+
+    monkeypatch.setattr("stages.synth.generate_benchmark", full)
+    status, err = stage_exit(tmp_path, "synth", copy.deepcopy(PARAMS), monkeypatch, capsys)
+    assert status == 1 and "no space left on device writing data/demo/MSMT17_V1/train/0001.jpg" in err
+
+
+def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
+    monkeypatch.setattr("stages.synth.generate_benchmark", lambda *_: {}["missing"])
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(PARAMS))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["synth", "--params", "bad.yaml"])
+    with pytest.raises(KeyError):
+        run_stage("synth", importlib.import_module("stages.synth").body)
+
+
+def test_a_stage_reading_an_undeclared_section_is_a_bug(tmp_path, monkeypatch):
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(PARAMS))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["synth", "--params", "bad.yaml"])
+    with pytest.raises(AttributeError, match="stage synth reads params section 'train'"):
+        run_stage("synth", lambda params, io: params.train)
+
+
+def test_the_real_entry_point_exits_2_with_one_line(tmp_path):
+    params = copy.deepcopy(PARAMS)
+    params["stage2"]["lr"] = "fast"
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run([sys.executable, "-m", "stages.stage2", "--params", str(tmp_path / "p.yaml")],
+                          cwd=REPO, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error in stage stage2: {tmp_path / 'p.yaml'} line {_line(tmp_path / 'p.yaml', 'stage2', 'lr')}: "
+        f"stage2.lr = 'fast': must be a valid number, unable to parse string as a number"
+    ]
+
+
+def _line(path: Path, section: str, key: str) -> int:
+    rows = path.read_text().splitlines()
+    start = rows.index(f"{section}:")
+    return next(i for i, row in enumerate(rows[start:], start + 1) if row.startswith(f"  {key}:"))
