@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reid.data.layouts import LAYOUTS, SPLITS, DatasetLayout, Variant
-from reid.errors import ReidError
+from reid.errors import InputError, ReidError
 
 
 class DatasetNotFoundError(ReidError, FileNotFoundError):
@@ -54,14 +54,51 @@ def get_layout(key: str) -> DatasetLayout:
         raise KeyError(unknown_key_message(key)) from None
 
 
-def find_dataset_dir(root: Path, layout: DatasetLayout) -> Path | None:
-    """The first of the layout's usual folder names under `root` (or one level below)."""
+def _has_layout(path: Path, layout: DatasetLayout) -> bool:
+    return path.is_dir() and any((path / v.marker).exists() for v in layout.variants)
+
+
+def scan_dataset_dirs(root: Path, layout: DatasetLayout) -> tuple[list[Path], list[Path]]:
+    """(folders holding one of the layout's variants, folders named like the dataset that hold none).
+
+    Looks directly under `root` and one level below, in the order of `layout.folder_names`.
+    One folder reached under two names (a symlink, a case-insensitive file system) counts
+    once; an outer folder around a found nested one (``market1501/Market-1501-v15.09.15``)
+    is not an empty one.
+    """
     candidates = [root / name for name in layout.folder_names]
     candidates += [root / outer / inner for outer in layout.folder_names for inner in layout.folder_names]
+    seen: set[tuple[int, int]] = set()
+    found, other = [], []
     for path in candidates:
-        if path.is_dir() and any((path / v.marker).exists() for v in layout.variants):
-            return path
-    return None
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if not path.is_dir() or (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        (found if _has_layout(path, layout) else other).append(path)
+    empty = [p for p in other if not any(f.is_relative_to(p) for f in found)]
+    return found, empty
+
+
+def find_dataset_dir(root: Path, layout: DatasetLayout) -> Path | None:
+    """The one folder under `root` (or one level below) holding the dataset, None if there is none.
+
+    Raises InputError when two folders hold it: ingestion never guesses which copy is meant.
+    """
+    found, _ = scan_dataset_dirs(root, layout)
+    if len(found) > 1:
+        raise InputError(_ambiguous_message(root, layout, found))
+    return found[0] if found else None
+
+
+def check_no_empty_dataset_dir(root: Path, layout: DatasetLayout) -> None:
+    """Raise InputError if a folder named like the dataset exists under `root` but holds none of its layouts."""
+    found, empty = scan_dataset_dirs(root, layout)
+    if empty and not found:
+        raise InputError(_empty_dir_message(root, layout, empty[0]))
 
 
 def locate_dataset(root: Path, layout: DatasetLayout) -> Path:
@@ -69,6 +106,7 @@ def locate_dataset(root: Path, layout: DatasetLayout) -> Path:
     check_root(root)
     found = find_dataset_dir(root, layout)
     if found is None:
+        check_no_empty_dataset_dir(root, layout)
         raise DatasetNotFoundError(
             f"{layout.name} ({layout.key}) not found under {root}.\n"
             f"Searched for folders named {', '.join(layout.folder_names)} (directly under the root "
@@ -77,6 +115,50 @@ def locate_dataset(root: Path, layout: DatasetLayout) -> Path:
             f"folder that holds it, or drop {layout.key} from protocol.source/protocol.targets."
         )
     return found
+
+
+def _folder_note(path: Path, layout: DatasetLayout) -> str:
+    """Which variant a folder holds and how many files its training split has, to tell copies apart."""
+    variant = next(v for v in layout.variants if (path / v.marker).exists())
+    train = path / (variant.split_dirs.get("train") or variant.list_base.get("train", ""))
+    try:
+        n = sum(1 for e in os.scandir(train) if e.is_file())
+    except OSError:
+        return f"{path} ({variant.name})"
+    return f"{path} ({variant.name}, {n} files in {train.name}/)"
+
+
+def one_line(text: str) -> str:
+    """A multi-line description on one line (error messages are printed as one line)."""
+    return "; ".join(line.strip().lstrip("- ") for line in text.splitlines())
+
+
+def _ambiguous_message(root: Path, layout: DatasetLayout, found: list[Path]) -> str:
+    return (
+        f"{layout.name} ({layout.key}): {len(found)} folders under {root} hold it: "
+        + "; ".join(_folder_note(p, layout) for p in found)
+        + ". Ingestion will not guess which copy is meant. "
+        f"Fix: delete, or move out of {root}, every copy but the one to use (usually the smaller, "
+        f"partial or older one), or point data.root at a folder that holds only one."
+    )
+
+
+def _empty_dir_message(root: Path, layout: DatasetLayout, path: Path) -> str:
+    try:
+        entries = sorted(e.name for e in os.scandir(path))
+    except OSError:
+        entries = []
+    if entries:
+        shown = ", ".join(entries[:8]) + (f", ... ({len(entries)} entries)" if len(entries) > 8 else "")
+        what = f"holds none of its layouts (it contains: {shown})"
+    else:
+        what = "is empty"
+    return (
+        f"{layout.name} ({layout.key}): folder {path} {what}; expected one of these layouts in it: "
+        f"{one_line(layout.describe())}. Fix: unpack {layout.name} into {path} (if the archive unpacked "
+        f"into a sub-folder of another name, move its contents up), or delete the folder, or, if "
+        f"{layout.key} is not wanted, list the wanted datasets in data.datasets."
+    )
 
 
 def check_root(root: Path) -> None:
