@@ -6,11 +6,13 @@ the dataset root, so records never collide across datasets (file names do).
 
 from __future__ import annotations
 
+import csv
 import json
 import multiprocessing
 import os
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,19 +24,27 @@ from reid.data.readers import (
     DatasetNotFoundError,
     RawRecord,
     ReadIssues,
+    check_no_empty_dataset_dir,
     check_root,
     find_dataset_dir,
     get_layout,
     locate_dataset,
+    one_line,
     read_records,
     select_variant,
     unknown_key_message,
 )
+from reid.errors import ConfigError, InputError
 from reid.utils.images import ImageError, probe_image
 from reid.utils.progress import progress
 
 SYNTHETIC_MARKER = "SYNTHETIC.json"
 CUSTOM_COLUMNS = ("path", "pid", "camid", "split")
+# The smallest crop that can hold a person: the real benchmarks' smallest crops are about
+# 40x20 (MSMT17), the synthetic benchmark never writes one under 32x16 (reid.synth.styles).
+MIN_HEIGHT = 32
+MIN_WIDTH = 16
+TOO_SMALL = "too small to hold a person"
 
 MANIFEST_SCHEMA = {
     "image_id": pl.Utf8,
@@ -66,6 +76,7 @@ class DatasetIngest:
     issues: ReadIssues = field(default_factory=ReadIssues)
     junk: int = 0
     expected: dict[str, SplitCount] | None = None  # official (or generator-declared) counts
+    too_small: int = 0  # of the quarantined images, those under the minimum size
 
 
 def ingest_dataset(
@@ -74,16 +85,20 @@ def ingest_dataset(
     subset: str | None = None,
     custom: dict[str, str] | None = None,
     workers: int | None = None,
+    min_height: int = MIN_HEIGHT,
+    min_width: int = MIN_WIDTH,
 ) -> DatasetIngest:
     """Read, probe and relabel one dataset found under `root`.
 
     `key` is a benchmark key (MA, D, MS, C3) or a key of `custom` (key → folder holding a
-    CSV/parquet listing `path, pid, camid, split`).
+    CSV/parquet listing `path, pid, camid, split`).  Images lower than `min_height` or
+    narrower than `min_width` pixels are quarantined (0 keeps every size).
     """
     root = Path(root)
     custom = custom or {}
+    _check_min_size(min_height, min_width)
     if key in custom:
-        return _ingest_custom(root, key, Path(custom[key]), workers)
+        return _ingest_custom(root, key, Path(custom[key]), workers, (min_width, min_height))
     layout = get_layout(key)
     dataset_dir = locate_dataset(root, layout)
     variant = select_variant(dataset_dir, layout, subset)
@@ -91,13 +106,25 @@ def ingest_dataset(
     records = read_records(dataset_dir, layout, variant, issues)
     marker = _read_marker(dataset_dir)
     expected = _marker_counts(marker) if marker else layout.official[variant.name if layout.subsets else ""]
-    return _build(key, layout.name, dataset_dir, variant.name, records, issues, marker is not None, expected, workers)
+    hint = (
+        f"expected {one_line(layout.describe())}. Fix: unpack {layout.name} into {dataset_dir} again, "
+        f"or delete the folder and leave {layout.key} out of data.datasets"
+    )
+    return _build(
+        key, layout.name, dataset_dir, variant.name, records, issues, marker is not None, expected, workers,
+        (min_width, min_height), hint,
+    )
 
 
 def available_datasets(root: Path, custom: dict[str, str] | None = None) -> list[str]:
     """Keys of the benchmarks found under `root`, then the custom ones, in a fixed order."""
     check_root(Path(root))
-    found = [key for key, layout in LAYOUTS.items() if find_dataset_dir(Path(root), layout) is not None]
+    found = []
+    for key, layout in LAYOUTS.items():
+        if find_dataset_dir(Path(root), layout) is not None:
+            found.append(key)
+        else:
+            check_no_empty_dataset_dir(Path(root), layout)
     return found + list(custom or {})
 
 
@@ -116,6 +143,8 @@ def ingest_many(
     subset: str | None = None,
     custom: dict[str, str] | None = None,
     workers: int | None = None,
+    min_height: int = MIN_HEIGHT,
+    min_width: int = MIN_WIDTH,
 ) -> list[DatasetIngest]:
     """Ingest `keys` ("auto" = every dataset found under `root`)."""
     custom = dict(custom or {})
@@ -132,7 +161,7 @@ def ingest_many(
     for key in keys:
         if key not in LAYOUTS and key not in custom:
             raise KeyError(unknown_key_message(key))
-    return [ingest_dataset(root, key, subset, custom, workers) for key in keys]
+    return [ingest_dataset(root, key, subset, custom, workers, min_height, min_width) for key in keys]
 
 
 def write_manifests(results: Sequence[DatasetIngest], out_dir: Path) -> None:
@@ -176,44 +205,205 @@ def _marker_counts(marker: dict) -> dict[str, SplitCount] | None:
     return {split: SplitCount(**counts[split]) for split in SPLITS if split in counts}
 
 
-def _ingest_custom(root: Path, key: str, folder: Path, workers: int | None) -> DatasetIngest:
-    dataset_dir = folder if folder.is_absolute() else root / folder
-    listing = _find_listing(dataset_dir, key)
-    table = pl.read_csv(listing) if listing.suffix == ".csv" else pl.read_parquet(listing)
-    missing = [c for c in CUSTOM_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(
-            f"custom dataset '{key}': {listing} lacks column(s) {', '.join(missing)}; "
-            f"it needs {', '.join(CUSTOM_COLUMNS)} (path relative to {dataset_dir}, split in {SPLITS}, camid 0-based)"
-        )
+def _check_min_size(min_height: int, min_width: int) -> None:
+    for name, value in (("min_height", min_height), ("min_width", min_width)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(name, value, "must be a whole number of pixels >= 0 (0 keeps every size)")
+
+
+def _ingest_custom(
+    root: Path, key: str, folder: Path, workers: int | None, min_size: tuple[int, int]
+) -> DatasetIngest:
+    target = folder if folder.is_absolute() else root / folder
+    listing = _find_listing(target, key)
+    dataset_dir = listing.parent  # paths in the listing are relative to the folder that holds it
     issues = ReadIssues()
-    records = []
-    for row_no, row in enumerate(table.select(CUSTOM_COLUMNS).iter_rows(), start=2):
-        path, pid, camid, split = row
-        where = f"{listing.name}:{row_no}"
-        if split not in SPLITS or pid is None or camid is None or camid < 0:
-            issues.add("malformed_list_line", f"{where}: {row!r}")
-            continue
-        if not (dataset_dir / str(path)).is_file():
-            issues.add("listed_file_missing", f"{where}: {path}")
-            continue
-        records.append(RawRecord(split, Path(path).as_posix(), int(pid), int(camid) + 1))
+    records = _read_custom_records(listing, key, dataset_dir, issues)
     marker = _read_marker(dataset_dir)
     expected = _marker_counts(marker) if marker else None
-    return _build(key, key, dataset_dir, "custom", records, issues, marker is not None, expected, workers)
+    hint = (
+        f"paths must be relative to {dataset_dir} (or absolute inside it), split one of {', '.join(SPLITS)}, "
+        f"camid 0-based. Fix: correct {listing.name}, or point data.custom.{key} at the folder its paths "
+        f"are relative to"
+    )
+    return _build(
+        key, key, dataset_dir, "custom", records, issues, marker is not None, expected, workers, min_size, hint
+    )
 
 
-def _find_listing(dataset_dir: Path, key: str) -> Path:
-    if dataset_dir.is_file():
-        return dataset_dir
-    if not dataset_dir.is_dir():
-        raise DatasetNotFoundError(f"custom dataset '{key}': folder {dataset_dir} does not exist (data.custom.{key})")
-    listings = sorted(p for p in dataset_dir.iterdir() if p.suffix in (".csv", ".parquet"))
-    if len(listings) != 1:
-        raise ValueError(
+_INTEGER = re.compile(r"[+-]?\d+(?:\.0*)?")
+
+
+def _as_int(value: object) -> int | None:
+    """An integer from a listing cell (text, int or an integer-valued float), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(float(value)) if "." in value else int(value)
+    return None
+
+
+def _listing_rows(listing: Path, key: str) -> Iterator[tuple[str, str, dict[str, object]]]:
+    """(full location, short location, {column: value}) per data row of a custom listing.
+
+    CSV locations are `file:line` (the header is line 1); parquet ones `file:row N` (1-based).
+    Raises InputError when the listing cannot be read, lacks a column or has a row whose
+    number of fields differs from the header's.
+    """
+    def lacks(columns: Sequence[str]) -> None:
+        missing = [c for c in CUSTOM_COLUMNS if c not in columns]
+        if missing:
+            raise InputError(
+                f"custom dataset '{key}': {listing} lacks column(s) {', '.join(missing)} "
+                f"(it has: {', '.join(columns) or 'none'}); it needs a header {','.join(CUSTOM_COLUMNS)} "
+                f"(path relative to {listing.parent}, split in {', '.join(SPLITS)}, camid 0-based). "
+                f"Fix: add the column(s) to the listing"
+            )
+
+    if listing.suffix == ".parquet":
+        try:
+            table = pl.read_parquet(listing)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InputError(
+                f"custom dataset '{key}': {listing} is not a readable parquet file ({exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}). Fix: rewrite it, or use a CSV listing"
+            ) from None
+        lacks(table.columns)
+        for i, row in enumerate(table.select(CUSTOM_COLUMNS).iter_rows(), start=1):
+            yield f"{listing}:row {i}", f"{listing.name}:row {i}", dict(zip(CUSTOM_COLUMNS, row))
+        return
+    try:
+        with open(listing, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            lacks(header)
+            index = {c: header.index(c) for c in CUSTOM_COLUMNS}
+            for fields in reader:
+                line = reader.line_num
+                if not any(f.strip() for f in fields):
+                    continue  # blank line
+                if len(fields) != len(header):
+                    raise InputError(
+                        f"custom dataset '{key}': {listing}:{line}: {len(fields)} fields where the header "
+                        f"has {len(header)} ({','.join(header)}): {','.join(fields)[:80]!r}. Fix: one value per "
+                        f"column on every line; quote a path that contains a comma"
+                    )
+                yield f"{listing}:{line}", f"{listing.name}:{line}", {c: fields[i].strip() for c, i in index.items()}
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(
+            f"custom dataset '{key}': {listing} is not a readable UTF-8 CSV file ({exc}). "
+            f"Fix: save it as UTF-8 CSV with a header {','.join(CUSTOM_COLUMNS)}"
+        ) from None
+
+
+def _read_custom_records(listing: Path, key: str, dataset_dir: Path, issues: ReadIssues) -> list[RawRecord]:
+    """The usable rows of a custom listing, every other row counted in `issues`.
+
+    A listing that is not in the format (see `_listing_rows`; a pid or camid that is not an
+    integer) is refused with InputError naming file and line; a well-formed row whose values
+    cannot be used (unknown split, negative camid, empty path, a path outside the dataset
+    folder, a missing file, a path listed before) is dropped and counted.
+    """
+    bad_numbers: list[str] = []  # the first two, for the message
+    bad_count = 0
+    records: list[RawRecord] = []
+    first_line: dict[str, str] = {}
+    folders = (Path(os.path.abspath(dataset_dir)), Path(os.path.realpath(dataset_dir)))
+    rows = 0
+    for where, short, row in _listing_rows(listing, key):
+        rows += 1
+        pid, camid = _as_int(row["pid"]), _as_int(row["camid"])
+        for column, value, parsed in (("pid", row["pid"], pid), ("camid", row["camid"], camid)):
+            if parsed is None:
+                bad_count += 1
+                if len(bad_numbers) < 2:
+                    what = "is empty" if value in ("", None) else f"{value!r} is not an integer"
+                    bad_numbers.append(f"{where}: {column} {what}")
+        if bad_count:
+            continue  # refused below; keep scanning to report how many values are affected
+        path, split = row["path"], row["split"]
+        path = "" if path is None else str(path)
+        if not path.strip():
+            issues.add("malformed_list_line", f"{short}: empty path")
+            continue
+        if split not in SPLITS:
+            issues.add("unknown_split", f"{short}: split {split!r} (allowed: {', '.join(SPLITS)})")
+            continue
+        if camid < 0:
+            issues.add("camera_out_of_range", f"{short}: camid {camid} (camid is 0-based: >= 0)")
+            continue
+        relpath = _inside(folders, path)
+        if relpath is None:
+            issues.add("path_outside_dataset", f"{short}: {path} is outside {dataset_dir}")
+            continue
+        if relpath in first_line:
+            issues.add("duplicate_entry", f"{short}: {relpath} already listed at {first_line[relpath]}")
+            continue
+        if not (dataset_dir / relpath).is_file():
+            issues.add("listed_file_missing", f"{short}: {path}")
+            continue
+        first_line[relpath] = short
+        records.append(RawRecord(split, relpath, pid, camid + 1))
+    if bad_numbers:
+        more = ""
+        if bad_count > 1:
+            more = f" (and {bad_count - 1} more such value(s), e.g. {bad_numbers[1]})"
+        raise InputError(
+            f"custom dataset '{key}': {bad_numbers[0]}{more}; pid and camid must be integers "
+            f"(pid -1 marks junk, camid is 0-based). Fix these lines of the listing (shifted columns? "
+            f"a comma inside a path must be quoted)"
+        )
+    if rows == 0:
+        raise InputError(
+            f"custom dataset '{key}': listing {listing} has a header but no rows; expected one row per image "
+            f"({','.join(CUSTOM_COLUMNS)}). Fix: list the images, or remove {key} from data.custom"
+        )
+    return records
+
+
+def _inside(folders: tuple[Path, Path], path: str) -> str | None:
+    """`path` (relative to the dataset folder, or absolute) as a posix path relative to it; None if it escapes.
+
+    `folders` = the folder's absolute and resolved forms (an absolute path may use either).
+    Lexical: `..` is resolved on the text; symlinks inside the folder may point anywhere.
+    """
+    raw = Path(path)
+    full = Path(os.path.normpath(raw if raw.is_absolute() else folders[0] / raw))
+    for folder in folders:
+        if full != folder and full.is_relative_to(folder):
+            return full.relative_to(folder).as_posix()
+    return None
+
+
+def _find_listing(target: Path, key: str) -> Path:
+    if target.is_file():
+        return target
+    if not target.is_dir():
+        raise DatasetNotFoundError(f"custom dataset '{key}': folder {target} does not exist (data.custom.{key})")
+    entries = sorted(p for p in target.iterdir() if not p.name.startswith("."))
+    listings = [p for p in entries if p.suffix in (".csv", ".parquet") and p.is_file()]
+    if not entries:
+        raise InputError(
+            f"custom dataset '{key}': folder {target} is empty; expected a .csv or .parquet listing "
+            f"({','.join(CUSTOM_COLUMNS)}) next to the images it lists. Fix: put the listing and images there, "
+            f"or point data.custom.{key} at the folder that holds them"
+        )
+    if not listings:
+        shown = ", ".join(p.name for p in entries[:8]) + (", ..." if len(entries) > 8 else "")
+        raise InputError(
+            f"custom dataset '{key}': folder {target} holds no .csv or .parquet listing (it contains: {shown}); "
+            f"expected one listing with the columns {','.join(CUSTOM_COLUMNS)}. Fix: add it, or point "
+            f"data.custom.{key} at the listing file itself"
+        )
+    if len(listings) > 1:
+        raise InputError(
             f"custom dataset '{key}': expected exactly one .csv or .parquet listing "
-            f"({', '.join(CUSTOM_COLUMNS)}) in {dataset_dir}, found {[p.name for p in listings]}; "
-            f"or point data.custom.{key} at the listing file itself"
+            f"({', '.join(CUSTOM_COLUMNS)}) in {target}, found {', '.join(p.name for p in listings)}. "
+            f"Fix: remove the others, or point data.custom.{key} at the listing file itself"
         )
     return listings[0]
 
@@ -228,17 +418,28 @@ def _build(
     synthetic: bool,
     expected: dict[str, SplitCount] | None,
     workers: int | None,
+    min_size: tuple[int, int] = (MIN_WIDTH, MIN_HEIGHT),
+    hint: str = "",
 ) -> DatasetIngest:
+    read = len(records)
     junk = sum(r.pid == -1 for r in records)
     records = [r for r in records if r.pid != -1]
     abs_paths = [str((dataset_dir / r.relpath).absolute()) for r in records]
     probes = probe_many(abs_paths, workers, desc=f"probe {key}")
+    min_w, min_h = min_size
     rows, bad = [], []
+    too_small = 0
     for rec, path, probe in zip(records, abs_paths, probes):
         if isinstance(probe, str):
             bad.append((key, rec.split, path, probe))
+        elif probe[0] < min_w or probe[1] < min_h:
+            too_small += 1
+            reason = f"{TOO_SMALL}: {probe[0]}x{probe[1]} pixels (width x height), minimum {min_w}x{min_h}"
+            bad.append((key, rec.split, path, reason))
         else:
             rows.append((rec, path, probe))
+    if not rows:
+        raise InputError(_nothing_usable(key, name, dataset_dir, read, junk, bad, issues, hint))
     train_pids = sorted({rec.pid for rec, _, _ in rows if rec.split == "train"})
     label_of = {pid: i for i, pid in enumerate(train_pids)}
     manifest = pl.DataFrame(
@@ -258,7 +459,29 @@ def _build(
         schema=MANIFEST_SCHEMA,
     )
     quarantine = pl.DataFrame(bad, schema=QUARANTINE_SCHEMA, orient="row")
-    return DatasetIngest(key, name, dataset_dir, layout, synthetic, manifest, quarantine, issues, junk, expected)
+    return DatasetIngest(
+        key, name, dataset_dir, layout, synthetic, manifest, quarantine, issues, junk, expected, too_small
+    )
+
+
+def _nothing_usable(
+    key: str, name: str, dataset_dir: Path, read: int, junk: int, bad: list[tuple], issues: ReadIssues, hint: str
+) -> str:
+    """The message of a dataset that leaves no usable image: what was found, where, and what was expected."""
+    label = key if name == key else f"{name} ({key})"
+    if read == 0 and not issues.counts:
+        what = "holds no images"
+    else:
+        parts = [f"{read} image record(s) read"] if read else ["no image record read"]
+        if junk:
+            parts.append(f"{junk} junk (pid -1)")
+        if bad:
+            reasons = Counter(reason.split(":")[0] for *_, reason in bad)
+            parts.append(f"{len(bad)} quarantined (" + ", ".join(f"{r}: {n}" for r, n in reasons.most_common()) + ")")
+        for kind, n in sorted(issues.counts.items()):
+            parts.append(f"{kind}={n} (e.g. {issues.examples[kind][0]})")
+        what = "has no usable image: " + "; ".join(parts)
+    return f"{label} at {dataset_dir} {what}; {hint}" if hint else f"{label} at {dataset_dir} {what}"
 
 
 def probe_many(

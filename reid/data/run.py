@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from reid.data.ingest import ingest_many, manifest_keys, read_manifest, write_manifests
+from reid.data.ingest import MIN_HEIGHT, MIN_WIDTH, ingest_many, manifest_keys, read_manifest, write_manifests
 from reid.data.protocol import assemble_training, parse_sources, protocol_record, resolve_protocol
 from reid.data.summary import print_summary, summarize, warn_mismatches
 
@@ -19,9 +19,14 @@ def run_ingest(
     subset: str | None = None,
     custom: dict[str, str] | None = None,
     workers: int | None = None,
+    min_height: int = MIN_HEIGHT,
+    min_width: int = MIN_WIDTH,
 ) -> dict:
-    """Ingest the datasets under `root`; write manifests, quarantine list and summary JSON."""
-    results = ingest_many(Path(root), datasets, subset, custom, workers)
+    """Ingest the datasets under `root`; write manifests, quarantine list and summary JSON.
+
+    Images lower than `min_height` or narrower than `min_width` pixels are quarantined.
+    """
+    results = ingest_many(Path(root), datasets, subset, custom, workers, min_height, min_width)
     write_manifests(results, Path(out_dir))
     summary = summarize(results)
     summary_path = Path(summary_path)

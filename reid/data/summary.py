@@ -69,6 +69,7 @@ def summarize(results: Sequence[DatasetIngest]) -> dict:
             "expected": {s: vars(c) for s, c in res.expected.items()} if res.expected else None,
             "junk_dropped": res.junk,
             "quarantined": res.quarantine.height,
+            "quarantined_too_small": res.too_small,
             "issues": dict(sorted(res.issues.counts.items())),
             "issue_examples": res.issues.examples,
             "mismatches": mismatches,
