@@ -10,8 +10,8 @@ import pytest
 
 from reid.data.ingest import ingest_many
 from reid.data.protocol import assemble_training, resolve_protocol
-from reid.errors import ConfigError
 from reid.data.run import run_ingest, run_protocol
+from reid.errors import ConfigError
 from tests import fixtures_datasets as fx
 
 ALL = ["MA", "D", "MS", "C3"]
