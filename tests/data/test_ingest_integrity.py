@@ -223,7 +223,8 @@ CASES = [
          error=InputError, words=("listing.csv:8: 5 fields where the header has 4", "quote a path")),
     Case("custom-header-only", _custom_listing("path,pid,camid,split\n"),
          error=InputError, words=("listing.csv has a header but no rows",)),
-    Case("custom-nothing-usable", _custom_listing("path,pid,camid,split\nimages/a.jpg,1,0,train\nimages/c.jpg,2,0,query\n"),
+    Case("custom-nothing-usable",  # paths relative to the wrong folder
+         _custom_listing("path,pid,camid,split\nimages/a.jpg,1,0,train\nimages/c.jpg,2,0,query\n"),
          error=InputError, words=("CAM at {root}/mycams has no usable image", "no image record read",
                                   "listed_file_missing=2 (e.g. listing.csv:2: images/a.jpg)",
                                   "paths must be relative to {root}/mycams")),
@@ -255,8 +256,8 @@ CASES = [
     Case("market-empty-folder-auto", _empty_market, keys="auto", custom={},
          error=InputError, words=("folder {root}/Market-1501 is empty", "data.datasets")),
     Case("market-folder-with-archive-only", _market_zip_only, keys=["MA"], custom={},
-         error=InputError, words=("{root}/Market-1501 holds none of its layouts (it contains: "
-                                  "Market-1501-v15.09.15.zip)",)),
+         error=InputError,
+         words=("{root}/Market-1501 holds none of its layouts (it contains: Market-1501-v15.09.15.zip)",)),
     Case("market-split-folders-without-images", _market_no_images, keys=["MA"], custom={},
          error=InputError, words=("Market-1501 (MA) at {root}/Market-1501-v15.09.15 holds no images",
                                   "expected market: folders")),
