@@ -18,7 +18,7 @@ def body(params: StageParams, io: Stage) -> None:
     with building("masks"):
         masks = MaskConfig(**params.masks.plain())
     height, width = params.model.image_size
-    patch, _ = backbone_geometry(params.model.backbone)
+    patch, _ = backbone_geometry(params.model.backbone, params.model.clip)
     run_calibrate(
         boxes_path=io.inputs["boxes"],
         train_path=io.inputs["train"],

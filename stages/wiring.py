@@ -50,7 +50,7 @@ STAGES: dict[str, Stage] = {
         },
     ),
     "calibrate": Stage(
-        params=("calibration", "masks", "model.backbone", "model.image_size"),
+        params=("calibration", "masks", "model.backbone", "model.image_size", "model.clip"),
         inputs={"boxes": "data/grounding/boxes.parquet", "train": "data/protocol/train.parquet"},
         outputs={
             "masks": "data/masks",
@@ -60,7 +60,7 @@ STAGES: dict[str, Stage] = {
         },
     ),
     "pretrain": Stage(
-        params=("pretrain", "model.backbone", "model.pretrained"),
+        params=("pretrain", "model.backbone", "model.pretrained", "model.clip"),
         outputs={
             "data": "data/pretrain",
             "model": "models/pretrain",

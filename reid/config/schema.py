@@ -217,7 +217,7 @@ class Rmp(Section):
 class Prompts(Section):
     n_tokens: PosInt
     style: Literal["universal", "part_agnostic", "domain_specific"]
-    domain_phrases: list[str] | None = None  # domain_specific only; default: DOMAIN_STYLE_PHRASES
+    domain_phrases: list[str] | None  # domain_specific only; null = DOMAIN_STYLE_PHRASES
 
 
 class Model(Section):
@@ -228,7 +228,7 @@ class Model(Section):
     part_attention: Literal["am_msa", "stripes"]
     rmp: Rmp
     prompts: Prompts
-    clip: dict[str, Any] | None = None  # an open_clip model config instead of a named backbone
+    clip: dict[str, Any] | None  # an open_clip model config instead of the named backbone's
 
     @model_validator(mode="after")
     def _geometry(self) -> Model:
