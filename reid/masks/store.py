@@ -14,7 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from reid.errors import ArtifactError
+
 META_KEY = b"reid.masks"
+STAGE = "calibrate"  # the stage that writes the store
 
 
 def write_masks(path: Path, image_ids: list[str], masks: np.ndarray, meta: dict) -> None:
@@ -32,13 +35,32 @@ def write_masks(path: Path, image_ids: list[str], masks: np.ndarray, meta: dict)
 
 
 def read_masks(path: Path) -> tuple[list[str], torch.Tensor, dict]:
-    """(image_ids, bool tensor [N, P, Npatch], meta) from a store written by `write_masks`."""
-    table = pq.read_table(path)
-    meta = json.loads(table.schema.metadata[META_KEY])
-    column = table.column("mask").combine_chunks()
-    n = len(column)
-    width = column.type.byte_width
-    packed = np.frombuffer(column.buffers()[1], dtype=np.uint8, count=n * width, offset=column.offset * width)
-    bits = np.unpackbits(packed.reshape(n, width), axis=1, count=meta["parts_count"] * meta["num_patches"])
-    masks = torch.from_numpy(bits.reshape(n, meta["parts_count"], meta["num_patches"]).astype(bool))
-    return table.column("image_id").to_pylist(), masks, meta
+    """(image_ids, bool tensor [N, P, Npatch], meta) from a store written by `write_masks`.
+
+    A missing or unreadable store (truncated, garbage, not a mask store) is an `ArtifactError`
+    saying to re-run `calibrate`.
+    """
+    if not Path(path).is_file():
+        raise ArtifactError(path, STAGE)
+    try:
+        table = pq.read_table(path)
+        if table.schema.metadata is None or META_KEY not in table.schema.metadata:
+            raise ValueError("no mask metadata: not a mask store")
+        meta = json.loads(table.schema.metadata[META_KEY])
+        column = table.column("mask").combine_chunks()
+        n = len(column)
+        width = column.type.byte_width
+        packed = np.frombuffer(column.buffers()[1], dtype=np.uint8, count=n * width, offset=column.offset * width)
+        bits = np.unpackbits(packed.reshape(n, width), axis=1, count=meta["parts_count"] * meta["num_patches"])
+        masks = torch.from_numpy(bits.reshape(n, meta["parts_count"], meta["num_patches"]).astype(bool))
+        image_ids = table.column("image_id").to_pylist()
+    except Exception as exc:
+        raise ArtifactError(path, STAGE, f"is unreadable ({_reason(exc)})") from exc
+    return image_ids, masks, meta
+
+
+def _reason(exc: BaseException, limit: int = 160) -> str:
+    """Type and first sentence of the exception (as `reid.model.checkpoint.reason_of`, which masks cannot import)."""
+    text = (str(exc).strip().splitlines() or [""])[0].split(". ")[0]
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

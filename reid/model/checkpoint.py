@@ -5,21 +5,65 @@ A checkpoint is one `torch.save`d dict (loadable with `weights_only=True`):
 "state_dict": {...}, "extra": {...}}`.  "image" checkpoints hold only the `image.*` weights
 (image encoder + BNNeck), which is all `load_for_inference` reads: no text tower, no
 params.yaml, no download.
+
+Every write goes through `atomic_save`: a temporary file, then `os.replace`, so a kill or a
+full disk never leaves half a file where the previous one was.  Readers given the `stage`
+that makes a file report it missing or unreadable as an `ArtifactError` naming that stage.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from reid.errors import ArtifactError, ReidError
 from reid.model.configs import MuvaConfig
 from reid.model.muva import MuvaModel, ReidEncoder, build_muva, build_reid_encoder
 from reid.utils.device import resolve_device
 
 CHECKPOINT_FORMAT = "muva-checkpoint/1"
+_DISK_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+def reason_of(exc: BaseException, limit: int = 160) -> str:
+    """A one-line account of why a file could not be read: the exception's type and first sentence."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text.split(". ")[0]
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """`torch.save` `obj` to `path` through `path`.tmp and `os.replace`: the old file stays whole until the new one is.
+
+    The file is written through a Python file object (so a failed write keeps its errno; torch's
+    own writer turns it into a bare RuntimeError) and fsynced before the rename. On any failure
+    the temporary file is removed; a full disk (ENOSPC, EDQUOT) is a `ReidError` naming the path.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            kept = f"the previous {path} is left as it was" if path.exists() else f"{path} was not written"
+            raise ReidError(
+                f"{_DISK_FULL[exc.errno]} while writing {path}; {kept}. Free some space on "
+                f"{path.parent.resolve()} and re-run the stage"
+            ) from exc
+        raise
+    return path
 
 
 def save_checkpoint(
@@ -40,43 +84,69 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in state.items()},
         "extra": extra or {},
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic_save(payload, path)
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """The raw checkpoint dict (on CPU), after checking it is a MUVA checkpoint."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+def read_checkpoint(path: str | os.PathLike, stage: str | None = None) -> dict[str, Any]:
+    """The raw checkpoint dict (on CPU), after checking it is a MUVA checkpoint.
+
+    `stage`: the pipeline stage that writes `path`; a missing or unreadable file (truncated,
+    garbage, not a MUVA checkpoint) is then an `ArtifactError` saying to re-run it.
+    """
+    if stage is not None and not Path(path).is_file():
+        raise ArtifactError(path, stage)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if stage is None:
+            raise
+        raise ArtifactError(path, stage, f"is unreadable ({reason_of(exc)})") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        if stage is not None:
+            raise ArtifactError(path, stage, f"is unreadable (not a MUVA checkpoint of format '{CHECKPOINT_FORMAT}')")
         raise ValueError(f"{path} is not a MUVA checkpoint (expected format '{CHECKPOINT_FORMAT}')")
     return payload
 
 
-def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[MuvaModel, dict[str, Any]]:
+def load_checkpoint(
+    path: str | os.PathLike, device: torch.device | str = "cpu", stage: str | None = None
+) -> tuple[MuvaModel, dict[str, Any]]:
     """Rebuild the full model (image and text sides) from a "full" checkpoint; returns (model, extra).
 
     `device`: a torch device or a name understood by `reid.utils.device.resolve_device` ("auto", …).
+    `stage`: as for `read_checkpoint`.
     """
-    payload = read_checkpoint(path)
+    payload = read_checkpoint(path, stage)
     if payload["contents"] != "full":
+        if stage is not None:
+            raise ArtifactError(path, stage, "holds only the image side, not the full model")
         raise ValueError(f"{path} holds only the image side; use load_for_inference")
-    model = build_muva(MuvaConfig.from_dict(payload["config"]))
-    model.load_state_dict(payload["state_dict"])
+    model = _restore(path, stage, lambda: build_muva(MuvaConfig.from_dict(payload["config"])), payload["state_dict"])
     return model.to(resolve_device(str(device))), payload["extra"]
 
 
-def load_for_inference(path: str | os.PathLike, device: torch.device | str = "cpu") -> ReidEncoder:
+def load_for_inference(path: str | os.PathLike, device: torch.device | str = "cpu", stage: str | None = None) -> ReidEncoder:
     """The image side of any MUVA checkpoint, in eval mode on `device`.
 
     The returned module maps images [B, 3, H, W] (+ optional G [B, 3, Npatch]) to
     L2-normalised features [B, (1+P) * embed_dim]; its `config` gives the input size and the
-    pixel mean/std the images must be prepared with.  `device` as for `load_checkpoint`.
+    pixel mean/std the images must be prepared with.  `device` and `stage` as for `load_checkpoint`.
     """
-    payload = read_checkpoint(path)
-    encoder = build_reid_encoder(MuvaConfig.from_dict(payload["config"]))
+    payload = read_checkpoint(path, stage)
     prefix = "image."
-    encoder.load_state_dict({k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)})
+    weights = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
+    encoder = _restore(path, stage, lambda: build_reid_encoder(MuvaConfig.from_dict(payload["config"])), weights)
     return encoder.to(resolve_device(str(device))).eval()
+
+
+def _restore(path: str | os.PathLike, stage: str | None, build, weights: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """`build()` the module and load `weights`; with a `stage`, a config or weights that do not fit
+    (a checkpoint of older code, a damaged file) are an `ArtifactError` naming it."""
+    try:
+        module = build()
+        module.load_state_dict(weights)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        if stage is None:
+            raise
+        raise ArtifactError(path, stage, f"is unreadable ({reason_of(exc)})") from exc
+    return module

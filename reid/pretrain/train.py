@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from reid.data.loading import Preprocess
+from reid.model.checkpoint import atomic_save
 from reid.pretrain.config import PretrainConfig
 from reid.pretrain.data import CaptionSet, tokenize
 from reid.pretrain.zero_shot import RetrievalResult, text_to_image_retrieval
@@ -32,6 +33,7 @@ from reid.utils.device import autocast, autocast_dtype, resolve_device
 from reid.utils.progress import progress, progress_bar
 
 PIXEL_MEAN = PIXEL_STD = (0.5, 0.5, 0.5)  # MUVA's normalisation: the prior sees pixels as the re-ID stages will
+CHECKPOINT = Path("models/pretrain/clip.pt")  # where the `pretrain` stage writes the prior (dvc.yaml)
 
 
 def clip_input_size(clip_config: dict[str, Any]) -> tuple[int, int]:
@@ -51,14 +53,11 @@ def lr_at(config: PretrainConfig, step: int, total: int) -> float:
 
 def save_open_clip(model: open_clip.CLIP, clip_config: dict[str, Any], path: str | os.PathLike,
                    extra: dict[str, Any] | None = None) -> None:
-    """Write an open_clip-loadable checkpoint (`open_clip.load_checkpoint` reads "state_dict"), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    """Write an open_clip-loadable checkpoint (`open_clip.load_checkpoint` reads "state_dict"), atomically
+    (a full disk is a `ReidError`, the previous file left whole)."""
     payload = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "clip_config": clip_config, "extra": extra or {}}
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic_save(payload, path)
 
 
 @torch.no_grad()

@@ -14,8 +14,12 @@ import polars as pl
 import torch
 
 from reid.data.loading import Augment, Preprocess, TrainingSet
+from reid.errors import ArtifactError
 from reid.masks.store import read_masks
 from reid.model import MuvaConfig
+from reid.model.checkpoint import reason_of
+
+TRAIN_COLUMNS = ("image_id", "path", "label", "domain")  # what training reads of data/protocol/train.parquet
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class TrainingData:
     masks: torch.Tensor  # [N, 3, Npatch] bool (pseudo-label masks G)
     class_domains: list[int]  # [C] domain index of every identity
     num_classes: int
+    masks_path: str = "the pseudo-label masks"  # where the masks came from (named in errors)
 
     def dataset(self, config: MuvaConfig, augment: Augment | None = None, seed: int = 0) -> TrainingSet:
         """The images with labels and G masks, preprocessed for `config` (augmented if `augment` is given)."""
@@ -34,28 +39,34 @@ class TrainingData:
     def check_fits(self, num_patches: int) -> None:
         """Fail fast if the masks were voted onto another patch grid than the model's."""
         if self.masks.shape[-1] != num_patches:
-            raise ValueError(
-                f"the pseudo-label masks have {self.masks.shape[-1]} patches but the model has {num_patches}: "
-                f"model.image_size/backbone changed since calibration; re-run `dvc repro calibrate`"
+            raise ArtifactError(
+                self.masks_path, "calibrate",
+                f"has masks of {self.masks.shape[-1]} patches but the model has {num_patches} "
+                f"(model.image_size or backbone changed since calibration)",
             )
 
 
 def load_training_data(train_path: str | Path, masks_path: str | Path) -> TrainingData:
-    """Join manifest and masks by image_id; check every image has a mask and labels are 0..C-1."""
-    train = pl.read_parquet(train_path)
+    """Join manifest and masks by image_id; check every image has a mask and labels are 0..C-1.
+
+    Missing, unreadable or inconsistent inputs are `ArtifactError`s naming the stage to re-run
+    (`protocol` for the manifest, `calibrate` for the masks).
+    """
+    train = read_training_manifest(train_path)
     if train.height == 0:
-        raise ValueError(f"{train_path} has no training images: check protocol.source and data.root")
+        raise ArtifactError(train_path, "protocol", "has no training images (check protocol.source and data.root)")
     mask_ids, masks, _ = read_masks(Path(masks_path))
     row_of = {image_id: i for i, image_id in enumerate(mask_ids)}
     missing = [i for i in train["image_id"].to_list() if i not in row_of]
     if missing:
-        raise ValueError(
-            f"{len(missing)} training images have no pseudo-label mask in {masks_path}, e.g. '{missing[0]}': "
-            f"re-run `dvc repro calibrate` (the masks are older than the training manifest)"
+        raise ArtifactError(
+            masks_path, "calibrate",
+            f"has no pseudo-label mask for {len(missing)} training images, e.g. '{missing[0]}' "
+            f"(the masks are older than the training manifest)",
         )
     labels = train["label"].to_numpy()
     num_classes = int(labels.max()) + 1 if len(labels) else 0
-    _check_labels(train, num_classes)
+    _check_labels(train, num_classes, train_path)
     order = torch.tensor([row_of[i] for i in train["image_id"].to_list()], dtype=torch.long)
     domains = train.group_by("label").agg(pl.col("domain").first()).sort("label")["domain"].to_list()
     return TrainingData(
@@ -65,18 +76,34 @@ def load_training_data(train_path: str | Path, masks_path: str | Path) -> Traini
         masks=masks[order],
         class_domains=[int(d) for d in domains],
         num_classes=num_classes,
+        masks_path=str(masks_path),
     )
 
 
-def _check_labels(train: pl.DataFrame, num_classes: int) -> None:
+def read_training_manifest(path: str | Path) -> pl.DataFrame:
+    """data/protocol/train.parquet, or an `ArtifactError` (stage `protocol`) if missing, unreadable or short of columns."""
+    if not Path(path).is_file():
+        raise ArtifactError(path, "protocol")
+    try:
+        train = pl.read_parquet(path)
+    except Exception as exc:
+        raise ArtifactError(path, "protocol", f"is unreadable ({reason_of(exc)})") from exc
+    absent = [c for c in TRAIN_COLUMNS if c not in train.columns]
+    if absent:
+        raise ArtifactError(path, "protocol", f"is unreadable (no column {', '.join(absent)})")
+    return train
+
+
+def _check_labels(train: pl.DataFrame, num_classes: int, source: str | Path) -> None:
     bad = train.filter((pl.col("label") < 0) | (pl.col("label") >= num_classes))
     if bad.height:
         row = bad.row(0, named=True)
-        raise ValueError(f"image '{row['image_id']}' has label {row['label']} outside 0..{num_classes - 1}")
+        raise ArtifactError(source, "protocol",
+                            f"has image '{row['image_id']}' with label {row['label']} outside 0..{num_classes - 1}")
     present = set(train["label"].unique().to_list())
     gaps = sorted(set(range(num_classes)) - present)
     if gaps:
-        raise ValueError(
-            f"labels are not contiguous: no training image has label {gaps[0]} (of {len(gaps)} missing); "
-            f"relabelling happens at ingestion, re-run `dvc repro protocol`"
+        raise ArtifactError(
+            source, "protocol",
+            f"has labels that are not contiguous: no training image has label {gaps[0]} (of {len(gaps)} missing)",
         )

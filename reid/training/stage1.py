@@ -20,8 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from reid.errors import ArtifactError, ConfigError
 from reid.model import MuvaConfig, build_muva, save_checkpoint
+from reid.model.checkpoint import atomic_save, reason_of
 from reid.model.muva import MuvaModel
+from reid.pretrain import train as pretrain_train
 from reid.training.config import Stage1Config, TrainConfig
 from reid.training.data import TrainingData
 from reid.training.distributed import Dist, all_reduce_sum, barrier
@@ -75,6 +78,7 @@ def run_stage1(
 ) -> dict[str, float]:
     """Train the prompts (unless vision-only); write out_dir/model.pt (+ text_memory.pt). Returns the last epoch's log."""
     data.check_fits(config.num_patches)
+    check_pretrained(pretrained)
     torch.manual_seed(train.seed)
     model = build_muva(config, pretrained).to(ctx.device)
     out_dir = Path(out_dir)
@@ -85,9 +89,34 @@ def run_stage1(
         out_dir.mkdir(parents=True, exist_ok=True)
         save_checkpoint(model, out_dir / MODEL_FILE, extra={"stage": 1, "vision_only": train.vision_only, **record})
         if not train.vision_only:
-            torch.save(encode_text_memory(model, config.num_classes, ctx.device), out_dir / TEXT_MEMORY_FILE)
+            atomic_save(encode_text_memory(model, config.num_classes, ctx.device), out_dir / TEXT_MEMORY_FILE)
     barrier(ctx)
     return record
+
+
+def check_pretrained(pretrained: str | None) -> None:
+    """Fail before building anything if `model.pretrained` names a local file that is missing or unreadable.
+
+    The `pretrain` stage's own checkpoint (`reid.pretrain.train.CHECKPOINT`) is an upstream
+    artifact: missing or unreadable (read memory-mapped, so a truncated or garbage file costs
+    only its zip directory), the error says to re-run that stage. Another missing file is the
+    user's: a ConfigError (open_clip reads, and judges, the files it loads). open_clip tags
+    ("openai") and None pass through.
+    """
+    if pretrained is None:
+        return
+    path = Path(pretrained)
+    if path.resolve() == Path(pretrain_train.CHECKPOINT).resolve():
+        if not path.is_file():
+            raise ArtifactError(path, "pretrain")
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as exc:
+            raise ArtifactError(path, "pretrain", f"is unreadable ({reason_of(exc)})") from exc
+    elif ":" not in pretrained and (path.suffix in (".pt", ".pth", ".bin", ".safetensors") or len(path.parts) > 1) \
+            and not path.is_file():  # a path (not a tag, nor a hub reference) to nothing
+        raise ConfigError("model.pretrained", pretrained, "no such file",
+                          "give an existing open_clip checkpoint, an open_clip tag (e.g. openai) or null")
 
 
 def _learn_prompts(

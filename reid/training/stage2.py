@@ -23,7 +23,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from reid.errors import ArtifactError
 from reid.model import freeze_patch_projection, load_checkpoint, save_checkpoint
+from reid.model.checkpoint import reason_of
 from reid.model.muva import MuvaModel
 from reid.training.config import Stage2Config, TrainConfig
 from reid.training.data import TrainingData
@@ -44,19 +46,28 @@ LOSSES = ("id", "imp", "i2tce", "mask")
 
 
 def load_stage1(stage1_dir: str | Path, vision_only: bool, device: torch.device) -> tuple[MuvaModel, torch.Tensor | None]:
-    """The model stage-1 wrote and, unless vision-only, its text memory M_T."""
+    """The model stage-1 wrote and, unless vision-only, its text memory M_T.
+
+    Missing or unreadable files, and a vision-only stage-1 where the text memory is needed,
+    are `ArtifactError`s saying to re-run stage1.
+    """
     stage1_dir = Path(stage1_dir)
-    if not (stage1_dir / MODEL_FILE).exists():
-        raise FileNotFoundError(f"{stage1_dir / MODEL_FILE} not found: run `dvc repro stage1` first")
-    model, extra = load_checkpoint(stage1_dir / MODEL_FILE, device)
+    model, extra = load_checkpoint(stage1_dir / MODEL_FILE, device, stage="stage1")
     if vision_only:
         return model, None
-    if extra.get("vision_only") or not (stage1_dir / TEXT_MEMORY_FILE).exists():
-        raise ValueError(
-            f"{stage1_dir} comes from a vision-only stage-1 (no text memory) but train.vision_only is false: "
-            f"re-run `dvc repro stage1`"
-        )
-    return model, torch.load(stage1_dir / TEXT_MEMORY_FILE, map_location=device, weights_only=True)
+    memory_path = stage1_dir / TEXT_MEMORY_FILE
+    if extra.get("vision_only"):
+        raise ArtifactError(stage1_dir, "stage1",
+                            "comes from a vision-only stage-1 (no text memory) but train.vision_only is false")
+    if not memory_path.is_file():
+        raise ArtifactError(memory_path, "stage1")
+    try:
+        memory = torch.load(memory_path, map_location=device, weights_only=True)
+        if not isinstance(memory, torch.Tensor) or memory.ndim != 2 or len(memory) != model.config.num_classes:
+            raise ValueError(f"expected a [{model.config.num_classes}, F] tensor of the stage-1 model's identities")
+    except Exception as exc:
+        raise ArtifactError(memory_path, "stage1", f"is unreadable ({reason_of(exc)})") from exc
+    return model, memory
 
 
 def parameter_groups(model: MuvaModel, stage: Stage2Config) -> list[dict]:
@@ -121,10 +132,8 @@ def run_stage2(
     config = model.config
     data.check_fits(config.num_patches)
     if config.num_classes != data.num_classes:
-        raise ValueError(
-            f"stage-1 model has {config.num_classes} identities, the training data {data.num_classes}: "
-            f"re-run `dvc repro stage1`"
-        )
+        raise ArtifactError(Path(stage1_dir) / MODEL_FILE, "stage1",
+                            f"has {config.num_classes} identities, the training data {data.num_classes}")
     stage1_files = tuple(sorted(str(p) for p in Path(stage1_dir).iterdir()))
     expected = fingerprint(
         {"train": train.to_dict(), "stage": stage.__dict__, "world": ctx.world}, data.labels, data.masks,

@@ -3,6 +3,11 @@
 The state holds everything the next epoch depends on (weights, optimiser, memories, epoch
 and step counters, RNG states, the logged history) and a fingerprint of the inputs, the
 parameters and the code: a state made otherwise is never resumed, it is started over.
+
+A state that cannot be read (cut short by a copy, garbage bytes) never blocks a run: it is
+set aside as `last.pt.corrupt-<time>` next to where it was, a warning names it, and the stage
+starts over. Writing goes through `reid.model.checkpoint.atomic_save` (a full disk is a
+one-line error and the previous state stays whole).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import hashlib
 import json
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +24,13 @@ import numpy as np
 import torch
 
 import reid
+from reid.model.checkpoint import atomic_save, reason_of
 
 CODE_ROOT = Path(reid.__file__).parent  # the library whose code made the state
 STATE_FILE = "last.pt"
 STATE_FORMAT = 2  # bump when the saved payload changes: older states are then started over, never misread
+CORRUPT_SUFFIX = ".corrupt-"  # last.pt.corrupt-20250101T120000: an unreadable state, set aside
+_REQUIRED = ("fingerprint", "epoch", "history", "rng")  # keys every saved state has
 
 
 def fingerprint(config: Any, *tensors: torch.Tensor, files: tuple[str | Path, ...] = ()) -> str:
@@ -57,26 +66,51 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 def save_state(state_dir: str | Path, payload: dict[str, Any]) -> Path:
-    """Write `payload` (+ RNG states) to state_dir/last.pt via a temporary file: a kill never leaves half a state."""
-    path = Path(state_dir) / STATE_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({**payload, "rng": rng_state()}, tmp)
-    os.replace(tmp, path)
-    return path
+    """Write `payload` (+ RNG states) to state_dir/last.pt via a temporary file: a kill never leaves half a state.
+
+    A full disk raises a `ReidError` saying so, with the previous state left as it was.
+    """
+    return atomic_save({**payload, "rng": rng_state()}, Path(state_dir) / STATE_FILE)
 
 
 def load_state(state_dir: str | Path, expected: str) -> dict[str, Any] | None:
-    """The saved state if it exists and was made with fingerprint `expected`, else None."""
+    """The saved state if it exists and was made with fingerprint `expected`, else None.
+
+    An unreadable state is set aside (`set_aside`) with a warning, and None returned: start over.
+    """
     path = Path(state_dir) / STATE_FILE
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, dict) or not all(key in state for key in _REQUIRED):
+            raise ValueError(f"not a training state (expected a dict with {', '.join(_REQUIRED)})")
+    except FileNotFoundError:
+        return None  # another rank set it aside meanwhile: start over as it does
+    except Exception as exc:  # whatever the bytes are, they cannot be resumed from
+        set_aside(path, reason_of(exc))
+        return None
     if state.get("fingerprint") != expected:
         print(f"{path}: made with other inputs, parameters or code; starting over")
         return None
     restore_rng(state["rng"])
     return state
+
+
+def set_aside(path: Path, reason: str) -> Path | None:
+    """Rename an unreadable state to `<name>.corrupt-<time>` (kept for a look, never read again) and say so."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside = path.with_name(f"{path.name}{CORRUPT_SUFFIX}{stamp}")
+    n = 1
+    while aside.exists():
+        aside, n = path.with_name(f"{path.name}{CORRUPT_SUFFIX}{stamp}-{n}"), n + 1
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:
+        return None  # another rank was first
+    print(f"warning: training state {path} is unreadable ({reason}); set aside as {aside.name}, starting over",
+          flush=True)
+    return aside
 
 
 def resume_training(

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from reid.data.loading import Augment, Preprocess, TrainingSet
+from reid.errors import ArtifactError
 from reid.masks.grid import PatchGrid
 from reid.masks.store import write_masks
 from reid.model import build_muva
@@ -34,7 +35,7 @@ def test_an_image_without_a_mask_is_named(tmp_path):
     train_path, masks_path = write_training_set(tmp_path, ids=2, per_id=2)
     ids = pl.read_parquet(train_path)["image_id"].to_list()
     write_masks(masks_path, ids[1:], np.zeros((3, 3, 8), dtype=bool), {})
-    with pytest.raises(ValueError, match=f"1 training images have no pseudo-label mask.*'{ids[0]}'.*calibrate"):
+    with pytest.raises(ArtifactError, match=f"no pseudo-label mask for 1 training images.*'{ids[0]}'.*dvc repro calibrate"):
         load_training_data(train_path, masks_path)
 
 
@@ -42,16 +43,16 @@ def test_labels_out_of_range_or_with_gaps_are_named(tmp_path):
     train_path, masks_path = write_training_set(tmp_path, ids=3, per_id=1)
     train = pl.read_parquet(train_path)
     train.with_columns(pl.Series("label", [0, -1, 2])).write_parquet(train_path)
-    with pytest.raises(ValueError, match="'T/train/0001_0.png' has label -1 outside 0..2"):
+    with pytest.raises(ArtifactError, match="'T/train/0001_0.png' with label -1 outside 0..2.*dvc repro protocol"):
         load_training_data(train_path, masks_path)
     train.with_columns(pl.Series("label", [0, 2, 2])).write_parquet(train_path)
-    with pytest.raises(ValueError, match="no training image has label 1"):
+    with pytest.raises(ArtifactError, match="no training image has label 1.*dvc repro protocol"):
         load_training_data(train_path, masks_path)
 
 
 def test_masks_of_another_grid_are_refused(tmp_path):
     data = load_training_data(*write_training_set(tmp_path, ids=2, per_id=1))
-    with pytest.raises(ValueError, match="8 patches but the model has 128.*calibrate"):
+    with pytest.raises(ArtifactError, match="masks.parquet has masks of 8 patches but the model has 128.*dvc repro calibrate"):
         data.check_fits(128)
 
 
@@ -99,3 +100,26 @@ def test_model_config_follows_the_protocol():
 def test_sync_bn_on_cpu_processes_is_refused_before_training():
     with pytest.raises(ValueError, match="sync_bn needs CUDA"):
         prepare_model(build_muva(tiny_config(4)), TrainConfig(sync_bn=True), Dist(0, 2, torch.device("cpu")))
+
+
+def test_missing_or_unreadable_training_inputs_name_the_stage_that_makes_them(tmp_path):
+    train_path, masks_path = write_training_set(tmp_path, ids=2, per_id=1)
+    whole = {p: p.read_bytes() for p in (train_path, masks_path)}
+    cases = [
+        (train_path, "protocol", lambda p: p.unlink(), r"is missing"),
+        (train_path, "protocol", lambda p: p.write_bytes(whole[p][: len(whole[p]) // 2]), r"is unreadable \(.+\)"),
+        (train_path, "protocol", lambda p: p.write_bytes(b"not a parquet file"), r"is unreadable \(.+\)"),
+        (train_path, "protocol", lambda p: pl.DataFrame({"image_id": ["a"]}).write_parquet(p),
+         r"is unreadable \(no column path, label, domain\)"),
+        (masks_path, "calibrate", lambda p: p.unlink(), r"is missing"),
+        (masks_path, "calibrate", lambda p: p.write_bytes(whole[p][: len(whole[p]) // 2]), r"is unreadable \(.+\)"),
+        (masks_path, "calibrate", lambda p: pl.DataFrame({"image_id": ["a"]}).write_parquet(p),
+         r"is unreadable \(ValueError: no mask metadata: not a mask store\)"),
+    ]
+    for path, stage, damage, problem in cases:
+        damage(path)
+        with pytest.raises(ArtifactError, match=rf"^{path} {problem}: it is made by stage '{stage}'; "
+                                                 rf"re-run it with `dvc repro {stage}`$") as caught:
+            load_training_data(train_path, masks_path)
+        assert caught.value.stage == stage and str(caught.value.path) == str(path)
+        path.write_bytes(whole[path])

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import reid.training.stage2 as stage2_module
+from reid.errors import ArtifactError
 from reid.model import build_muva
 from reid.model.checkpoint import read_checkpoint
 from reid.training.data import load_training_data
@@ -116,7 +117,7 @@ def test_vision_only_trains_without_stage1_and_without_i2tce(tmp_path):
     assert not (tmp_path / "stage1" / TEXT_MEMORY_FILE).exists()
     record = run_stage2(data, tmp_path / "stage1", vision, stage2, tmp_path / "m.pt", tmp_path / "s2", tmp_path / "l2", Dist())
     assert "loss/i2tce" not in record and {"loss/id", "loss/imp", "loss/mask"} <= record.keys()
-    with pytest.raises(ValueError, match="vision-only stage-1.*re-run `dvc repro stage1`"):
+    with pytest.raises(ArtifactError, match="vision-only stage-1.*re-run it with `dvc repro stage1`"):
         run_stage2(data, tmp_path / "stage1", train, stage2, tmp_path / "m.pt", tmp_path / "s3", tmp_path / "l3", Dist())
 
 
@@ -154,3 +155,48 @@ def test_a_code_change_changes_the_fingerprint(tmp_path, monkeypatch):
     assert state_module.fingerprint({"lr": 1}, torch.ones(2)) == before
     (tmp_path / "loss.py").write_text("SCALE = 2\n")
     assert state_module.fingerprint({"lr": 1}, torch.ones(2)) != before
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_corrupt_state_is_set_aside_and_stage2_starts_over_to_the_same_weights(trained_stage1, capsys, damage):
+    root, data, _ = trained_stage1
+    train, _, stage2 = tiny_train_configs(epochs=1)
+    run = root / f"corrupt-{damage}"
+    state = run / "state"
+    run_stage2(data, root / "stage1", train, stage2, run / "a.pt", state, run / "live-a", Dist())
+    last = state / "last.pt"
+    whole = last.read_bytes()
+    last.write_bytes(whole[: len(whole) // 3] if damage == "truncated" else b"\x13garbage" * 1000)
+    capsys.readouterr()
+    run_stage2(data, root / "stage1", train, stage2, run / "b.pt", state, run / "live-b", Dist())
+    out = capsys.readouterr().out
+    assert f"warning: training state {last} is unreadable" in out and "starting over" in out
+    assert len(list(state.glob("last.pt.corrupt-*"))) == 1
+    assert torch.load(last, weights_only=False)["epoch"] == 1  # a fresh state, written by the new run
+    a, b = (read_checkpoint(run / name)["state_dict"] for name in ("a.pt", "b.pt"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # trained from scratch, not resumed
+
+
+def test_missing_or_unreadable_stage1_outputs_say_to_rerun_stage1(trained_stage1, tmp_path):
+    import shutil
+
+    root, data, _ = trained_stage1
+    train, _, stage2 = tiny_train_configs(epochs=1)
+    copy = tmp_path / "stage1"
+    shutil.copytree(root / "stage1", copy)
+
+    def stage2_fails(match):
+        with pytest.raises(ArtifactError, match=match + r": it is made by stage 'stage1'; re-run it with `dvc repro stage1`$"):
+            run_stage2(data, copy, train, stage2, tmp_path / "m.pt", tmp_path / "s", tmp_path / "l", Dist())
+
+    memory = (copy / TEXT_MEMORY_FILE).read_bytes()
+    (copy / TEXT_MEMORY_FILE).write_bytes(memory[:100])
+    stage2_fails(rf"^{copy / TEXT_MEMORY_FILE} is unreadable \(.+\)")
+    (copy / TEXT_MEMORY_FILE).unlink()
+    stage2_fails(rf"^{copy / TEXT_MEMORY_FILE} is missing")
+    (copy / TEXT_MEMORY_FILE).write_bytes(memory)
+    model = (copy / "model.pt").read_bytes()
+    (copy / "model.pt").write_bytes(model[: len(model) // 2])
+    stage2_fails(rf"^{copy / 'model.pt'} is unreadable \(RuntimeError: .+\)")
+    (copy / "model.pt").unlink()
+    stage2_fails(rf"^{copy / 'model.pt'} is missing")
