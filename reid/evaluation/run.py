@@ -10,12 +10,22 @@ fraction (4 decimals, like `metrics/calibration.json`). The file is keyed by tar
 
     {"MA": {"mAP": 52.03, "rank1": 72.1, "rank5": …, "rank10": …,
             "mAP_ci95": {"low": 49.87, "high": 54.12}, "rank1_ci95": {"low": 69.8, "high": 74.3},
-            "queries": 2228, "skipped_queries": 0, "gallery": 17661, "mask_iou": {"head": …, "mean": …}},
-     "average": {"mAP": …, …, "mAP_ci95": {…}, "rank1_ci95": {…}}, "protocol": "MS->MA,D", "synthetic": false}
+            "queries": 2228, "skipped_queries": 0, "gallery": 17661, "mask_iou": {"head": …, "mean": …},
+            "synthetic": false},
+     "average": {"mAP": …, …, "mAP_ci95": {…}, "rank1_ci95": {…}, "targets": "MA,D", "synthetic": false},
+     "protocol": "MS->MA,D", "synthetic": false}
 
 `queries` counts the queries that have a true match (the others are skipped, SPEC §2);
-`average` is the unweighted mean over targets; `mask_iou` appears where the data have true
-part boxes (the synthetic benchmark) and the model predicts masks (AM-MSA).
+`mask_iou` appears where the data have true part boxes (the synthetic benchmark) and the
+model predicts masks (AM-MSA).
+
+Synthetic and real numbers are never mixed. Each target says whether its data are synthetic
+(its manifest's `synthetic` column, from the dataset's SYNTHETIC.json marker at ingestion).
+`average` is the unweighted mean over the real targets, or over all targets when every one is
+synthetic (the demo); when a protocol mixes both, the synthetic targets get their own
+`average_synthetic`. Every average names its `targets` and its kind (`synthetic`). The
+top-level `synthetic` is true when anything the numbers rest on is synthetic: the training
+data (protocol.json) or any target.
 `*_ci95` are 95 % bootstrap intervals over query identities (SPEC §7, `bootstrap.py`),
 absent when `bootstrap_draws` is 0. Each target is drawn with seed 0 mixed with its name,
 so its interval does not depend on which other targets the protocol lists, and targets
@@ -35,6 +45,7 @@ import torch
 
 from reid.data.ingest import read_manifest
 from reid.data.protocol import read_protocol
+from reid.errors import ArtifactError, InputError, ReidError
 from reid.evaluation.bootstrap import BootstrapDraws, average_draws, bootstrap_draws
 from reid.evaluation.extract import Extraction, extract, predicts_masks
 from reid.evaluation.mask_iou import box_mask_iou
@@ -42,6 +53,7 @@ from reid.evaluation.metrics import ReIDMetrics, evaluate_features
 from reid.evaluation.pictures import choose_queries, part_mask_sheet, ranking_sheet, top_matches, write_cmc
 from reid.masks.report import truth_boxes
 from reid.model import ReidEncoder, load_for_inference
+from reid.model.checkpoint import reason_of
 from reid.utils.device import resolve_device
 
 REPORTED = ("mAP", "rank1", "rank5", "rank10")
@@ -76,6 +88,7 @@ class EvalConfig:
 @dataclass(frozen=True)
 class TargetResult:
     metrics: ReIDMetrics
+    synthetic: bool  # the target's data are synthetic (never averaged with real targets)
     draws: BootstrapDraws | None  # None when evaluation.bootstrap_draws is 0
     num_gallery: int
     mask_iou: dict[str, float] | None
@@ -96,16 +109,15 @@ def run_evaluate(
     and `part_masks.png` for models that predict masks): the optional pictures share a
     folder so that DVC can declare it whatever the model and protocol.
     """
-    protocol = read_protocol(protocol_json)
+    protocol = load_protocol(protocol_json)
     device = resolve_device(config.device)
     encoder = load_model(checkpoint, device)
     plots_dir, sheets_dir = Path(plots_dir), Path(plots_dir) / "sheets"
     sheets_dir.mkdir(parents=True, exist_ok=True)
-    results, synthetic = {}, bool(protocol.get("synthetic", False))
-    for target in protocol["targets"]:
-        frame = read_manifest(Path(manifests_dir), target)
-        synthetic |= bool(frame["synthetic"].any())
-        results[target] = evaluate_target(encoder, frame, target, config, device, sheets_dir)
+    frames = {target: load_manifest(Path(manifests_dir), target) for target in protocol["targets"]}  # all, before any work
+    results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir)
+               for target, frame in frames.items()}
+    synthetic = bool(protocol.get("synthetic", False)) or any(r.synthetic for r in results.values())
     record = metrics_record(results, protocol["name"], synthetic)
     metrics_path = Path(metrics_path)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,10 +130,44 @@ def run_evaluate(
 
 
 def load_model(checkpoint: Path, device: torch.device) -> ReidEncoder:
-    """The image side of the trained model, in eval mode on `device`."""
-    if not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"model checkpoint {checkpoint} not found: train it first with `dvc repro stage2`")
-    return load_for_inference(checkpoint, device)
+    """The image side of the trained model, in eval mode on `device` (missing or unreadable: re-run stage2)."""
+    return load_for_inference(checkpoint, device, stage="stage2")
+
+
+def load_protocol(path: Path) -> dict:
+    """protocol.json, or an `ArtifactError` (stage `protocol`) if it is missing, unreadable or lacks a key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(path, "protocol")
+    try:
+        protocol = read_protocol(path)
+        absent = [k for k in ("name", "targets") if k not in protocol]
+        if absent or not isinstance(protocol["targets"], list):
+            raise ValueError(f"no {' and no '.join(absent)}" if absent else "targets is not a list")
+    except ReidError:
+        raise
+    except Exception as exc:
+        raise ArtifactError(path, "protocol", f"is unreadable ({reason_of(exc)})") from exc
+    return protocol
+
+
+def load_manifest(manifests_dir: Path, target: str) -> pl.DataFrame:
+    """The target's manifest, or an `ArtifactError` (stage `ingest`) if it is missing or unreadable."""
+    path = Path(manifests_dir) / f"{target}.parquet"
+    if not path.is_file():
+        present = sorted(p.stem for p in Path(manifests_dir).glob("*.parquet"))
+        raise ArtifactError(path, "ingest", f"is missing (manifests there: {', '.join(present) or 'none'}; "
+                                            f"is dataset {target} under data.root?)")
+    try:
+        frame = read_manifest(Path(manifests_dir), target)
+        absent = [c for c in ("path", "split", "pid", "camid", "synthetic") if c not in frame.columns]
+        if absent:
+            raise ValueError(f"no column {', '.join(absent)}")
+    except ReidError:
+        raise
+    except Exception as exc:
+        raise ArtifactError(path, "ingest", f"is unreadable ({reason_of(exc)})") from exc
+    return frame
 
 
 def evaluate_target(
@@ -154,7 +200,8 @@ def evaluate_target(
     print(f"{target}: mAP {shown['mAP']}  Rank-1 {shown['rank1']}  "
           f"({metrics.num_valid} queries, {metrics.num_skipped} skipped, {gallery.height} gallery)")
     samples = mask_samples(rows, out, config.mask_images)
-    return TargetResult(metrics, draws, gallery.height, part_iou(encoder, rows, out), samples)
+    synthetic = bool(frame["synthetic"].any())
+    return TargetResult(metrics, synthetic, draws, gallery.height, part_iou(encoder, rows, out), samples)
 
 
 def bootstrap_seed(target: str) -> list[int]:
@@ -166,7 +213,7 @@ def split_test(frame: pl.DataFrame, target: str) -> tuple[pl.DataFrame, pl.DataF
     """The target's query and gallery rows."""
     query, gallery = (frame.filter(pl.col("split") == split) for split in ("query", "gallery"))
     if query.height == 0 or gallery.height == 0:
-        raise ValueError(
+        raise InputError(
             f"target {target} has {query.height} query and {gallery.height} gallery images; a target needs both "
             f"(check its manifest and data/manifests/summary.json)"
         )
@@ -206,25 +253,41 @@ def mask_samples(rows: pl.DataFrame, out: Extraction, n: int) -> tuple[list[str]
 
 
 def metrics_record(results: dict[str, TargetResult], protocol: str, synthetic: bool) -> dict:
-    """The metrics JSON: per target, their average, the protocol name and the synthetic flag."""
-    scores = {t: {k: 100 * r.metrics.summary()[k] for k in REPORTED} for t, r in results.items()}
+    """The metrics JSON: per target (with its own synthetic flag), the averages that never mix
+    synthetic with real targets, the protocol name and the overall synthetic flag."""
     record: dict = {}
     for target, r in results.items():
-        record[target] = {k: round(v, 2) for k, v in scores[target].items()}
+        record[target] = {k: round(100 * r.metrics.summary()[k], 2) for k in REPORTED}
         if r.draws is not None:
             record[target].update(_ci_record(r.draws))
         record[target].update(queries=r.metrics.num_valid, skipped_queries=r.metrics.num_skipped, gallery=r.num_gallery)
         if r.mask_iou is not None:
             record[target]["mask_iou"] = {k: round(v, 4) for k, v in r.mask_iou.items()}
-    record["average"] = _mean(list(scores.values()), 2)
-    draws = [r.draws for r in results.values() if r.draws is not None]
-    if draws:
-        record["average"].update(_ci_record(average_draws(draws)))
-    ious = [r.mask_iou for r in results.values() if r.mask_iou is not None]
-    if ious:
-        record["average"]["mask_iou"] = _mean(ious, 4)
+        record[target]["synthetic"] = r.synthetic
+    real = {t: r for t, r in results.items() if not r.synthetic}
+    fake = {t: r for t, r in results.items() if r.synthetic}
+    if real:
+        record["average"] = _average(real, synthetic=False)
+        if fake:
+            record["average_synthetic"] = _average(fake, synthetic=True)
+    elif fake:
+        record["average"] = _average(fake, synthetic=True)
     record.update(protocol=protocol, synthetic=synthetic)
     return record
+
+
+def _average(results: dict[str, TargetResult], synthetic: bool) -> dict:
+    """Unweighted mean of the targets' metrics (unrounded), their averaged bootstrap draws and mask IoU."""
+    scores = [{k: 100 * r.metrics.summary()[k] for k in REPORTED} for r in results.values()]
+    average = _mean(scores, 2)
+    draws = [r.draws for r in results.values() if r.draws is not None]
+    if draws:
+        average.update(_ci_record(average_draws(draws)))
+    ious = [r.mask_iou for r in results.values() if r.mask_iou is not None]
+    if ious:
+        average["mask_iou"] = _mean(ious, 4)
+    average.update(targets=",".join(results), synthetic=synthetic)
+    return average
 
 
 def _ci_record(draws: BootstrapDraws) -> dict[str, dict[str, float]]:

@@ -4,6 +4,7 @@ called by hand, mask IoU against the true boxes, pictures, the stage entry point
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,10 @@ from reid.model import load_for_inference, save_checkpoint
 from reid.synth.layouts import read_gt_boxes
 from reid.utils.images import read_image
 from stages import evaluate as evaluate_stage
+from stages.common import run_stage
 from tests.evaluation.helpers import demo_encoder
 
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = EvalConfig(batch_size=8, device="cpu", workers=0, max_rank=12, sheet_queries=3, mask_images=2)
 PARTS = ("head", "upper", "legs")
 
@@ -61,7 +64,9 @@ def test_metrics_file_has_every_target_the_average_and_the_flags(evaluated) -> N
     assert record["protocol"] == "MA->C3,MA" and record["synthetic"] is True
     for target in ("C3", "MA"):
         assert set(record[target]) == {"mAP", "rank1", "rank5", "rank10", "mAP_ci95", "rank1_ci95", "queries",
-                                       "skipped_queries", "gallery", "mask_iou"}
+                                       "skipped_queries", "gallery", "mask_iou", "synthetic"}
+        assert record[target]["synthetic"] is True
+    assert record["average"]["targets"] == "C3,MA" and record["average"]["synthetic"] is True
     for key in ("mAP", "rank1", "rank5", "rank10"):
         assert record["average"][key] == pytest.approx((record["C3"][key] + record["MA"][key]) / 2, abs=0.006)
     for scores in (record["C3"], record["MA"], record["average"]):
@@ -80,6 +85,7 @@ def test_numbers_equal_the_evaluator_called_by_hand(evaluated, by_hand) -> None:
             "mAP": round(100 * m.mAP, 2), "rank1": round(100 * m.rank1, 2), "rank5": round(100 * m.rank5, 2),
             "rank10": round(100 * m.rank10, 2), **ci_record(draws[target]), "queries": m.num_valid,
             "skipped_queries": m.num_skipped, "gallery": hand["gallery"].height, "mask_iou": record[target]["mask_iou"],
+            "synthetic": True,
         }
     average = ci_record(average_draws(list(draws.values())))
     assert {k: record["average"][k] for k in ("mAP_ci95", "rank1_ci95")} == average
@@ -145,9 +151,14 @@ def test_stage_entry_point_with_a_global_only_model(bench, tmp_path, monkeypatch
     (tmp_path / "data" / "protocol" / "protocol.json").write_text(json.dumps(protocol))
     section = {"batch_size": 16, "device": "cpu", "workers": 0, "max_rank": 10, "sheet_queries": 2, "mask_images": 4,
                "bootstrap_draws": 0}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"evaluation": section}))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())  # the whole tree: the entry point validates it
+    params["evaluation"] = {**params["evaluation"], **section}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(tmp_path)
-    evaluate_stage.main()
+    monkeypatch.setattr(sys, "argv", ["evaluate", "--params", "params.yaml"])
+    with pytest.raises(SystemExit) as done:  # typer exits 0 after the command
+        run_stage("evaluate", evaluate_stage.body)
+    assert done.value.code in (0, None)
     record = json.loads((tmp_path / "metrics" / "evaluation.json").read_text())
     assert list(record) == ["C3", "average", "protocol", "synthetic"] and "mask_iou" not in record["C3"]
     assert not {"mAP_ci95", "rank1_ci95"} & (set(record["C3"]) | set(record["average"]))  # bootstrap_draws 0
@@ -170,3 +181,68 @@ def test_missing_inputs_say_which_stage_to_run(bench, tmp_path) -> None:
 def test_config_is_checked(fields: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EvalConfig(**fields)
+
+
+def _keys(value) -> list[str]:
+    """Every key of a nested JSON value."""
+    if isinstance(value, dict):
+        return [k for key, v in value.items() for k in (key, *_keys(v))]
+    if isinstance(value, list):
+        return [k for v in value for k in _keys(v)]
+    return []
+
+
+@pytest.fixture(scope="module")
+def mixed(bench, tmp_path_factory) -> dict:
+    """MA -> C3, MA with C3 passed off as real data: a protocol mixing a real and a synthetic target."""
+    root = tmp_path_factory.mktemp("mixed")
+    manifests = root / "manifests"
+    manifests.mkdir()
+    for path in bench.manifests.glob("*.parquet"):
+        frame = pl.read_parquet(path)
+        if path.stem == "C3":
+            frame = frame.with_columns(pl.lit(False).alias("synthetic"))
+        frame.write_parquet(manifests / path.name)
+    config = EvalConfig(batch_size=8, device="cpu", workers=0, max_rank=12, sheet_queries=0, mask_images=0,
+                        bootstrap_draws=50)
+    return run_evaluate(bench.checkpoint, manifests, bench.protocol, root / "metrics.json", root / "plots", config)
+
+
+def test_each_target_says_whether_it_is_synthetic_and_no_average_mixes_the_kinds(mixed) -> None:
+    assert list(mixed) == ["C3", "MA", "average", "average_synthetic", "protocol", "synthetic"]
+    assert mixed["C3"]["synthetic"] is False and mixed["MA"]["synthetic"] is True
+    assert mixed["synthetic"] is True  # the training data and one target are synthetic
+    real, fake = mixed["average"], mixed["average_synthetic"]
+    assert (real["targets"], real["synthetic"], fake["targets"], fake["synthetic"]) == ("C3", False, "MA", True)
+    for key in ("mAP", "rank1", "rank5", "rank10", "mAP_ci95", "rank1_ci95"):
+        assert real[key] == mixed["C3"][key] and fake[key] == mixed["MA"][key]  # one target each: its own numbers
+    assert "mask_iou" not in mixed["C3"] and "mask_iou" not in real  # no true boxes behind a real target
+    assert fake["mask_iou"] == mixed["MA"]["mask_iou"]
+
+
+def test_no_key_of_the_metrics_file_is_error(evaluated, mixed) -> None:
+    # `dvc metrics show` takes a key named "error" for a failed load
+    for record in (evaluated[1], mixed):
+        assert "error" not in _keys(record)
+
+
+def test_an_unreadable_input_names_the_stage_that_makes_it(bench, tmp_path) -> None:
+    from reid.errors import ArtifactError
+
+    cut = tmp_path / "muva.pt"
+    cut.write_bytes(bench.checkpoint.read_bytes()[:1000])
+    with pytest.raises(ArtifactError, match=r"muva.pt is unreadable \(.*\): .*stage 'stage2'.*dvc repro stage2"):
+        run_evaluate(cut, bench.manifests, bench.protocol, tmp_path / "m.json", tmp_path / "plots", CONFIG)
+    bad = tmp_path / "protocol.json"
+    bad.write_text('{"targets": ["C3"')
+    with pytest.raises(ArtifactError, match=r"protocol.json is unreadable \(.*\): .*dvc repro protocol"):
+        run_evaluate(bench.checkpoint, bench.manifests, bad, tmp_path / "m.json", tmp_path / "plots", CONFIG)
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "MA.parquet").write_bytes((bench.manifests / "MA.parquet").read_bytes())
+    (manifests / "C3.parquet").write_bytes((bench.manifests / "C3.parquet").read_bytes()[:-100])  # truncated
+    with pytest.raises(ArtifactError, match=r"C3.parquet is unreadable \(.*\): .*dvc repro ingest"):
+        run_evaluate(bench.checkpoint, manifests, bench.protocol, tmp_path / "m.json", tmp_path / "plots", CONFIG)
+    (manifests / "C3.parquet").unlink()
+    with pytest.raises(ArtifactError, match=r"C3.parquet is missing .*dvc repro ingest"):
+        run_evaluate(bench.checkpoint, manifests, bench.protocol, tmp_path / "m.json", tmp_path / "plots", CONFIG)
