@@ -50,7 +50,13 @@ from reid.evaluation.bootstrap import BootstrapDraws, average_draws, bootstrap_d
 from reid.evaluation.extract import Extraction, extract, predicts_masks
 from reid.evaluation.mask_iou import box_mask_iou
 from reid.evaluation.metrics import ReIDMetrics, evaluate_features
-from reid.evaluation.pictures import choose_queries, part_mask_sheet, ranking_sheet, top_matches, write_cmc
+from reid.evaluation.pictures import (
+    choose_queries,
+    part_mask_sheet,
+    ranking_sheet,
+    top_matches,
+    write_cmc,
+)
 from reid.masks.report import truth_boxes
 from reid.model import ReidEncoder, load_for_inference
 from reid.model.checkpoint import reason_of

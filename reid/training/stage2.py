@@ -29,7 +29,13 @@ from reid.model.checkpoint import reason_of
 from reid.model.muva import MuvaModel
 from reid.training.config import Stage2Config, TrainConfig
 from reid.training.data import TrainingData
-from reid.training.distributed import Dist, all_gather, all_reduce_sum, barrier, broadcast_buffers
+from reid.training.distributed import (
+    Dist,
+    all_gather,
+    all_reduce_sum,
+    barrier,
+    broadcast_buffers,
+)
 from reid.training.features import extract_training_features
 from reid.training.guards import check_finite
 from reid.training.logging import EpochLog

@@ -87,7 +87,7 @@ def load_state(state_dir: str | Path, expected: str) -> dict[str, Any] | None:
             raise ValueError(f"not a training state (expected a dict with {', '.join(_REQUIRED)})")
     except FileNotFoundError:
         return None  # another rank set it aside meanwhile: start over as it does
-    except Exception as exc:  # whatever the bytes are, they cannot be resumed from
+    except Exception as exc:  # noqa: BLE001 -- whatever the bytes are, they cannot be resumed from
         set_aside(path, reason_of(exc))
         return None
     if state.get("fingerprint") != expected:

@@ -16,7 +16,15 @@ from reid.evaluation.bootstrap import average_draws, bootstrap_draws
 from reid.evaluation.extract import extract
 from reid.evaluation.mask_iou import mask_iou
 from reid.evaluation.metrics import evaluate_features
-from reid.evaluation.pictures import GAP, GREEN, LABEL_W, ROW_GAP, TILE_H, TILE_W, choose_queries
+from reid.evaluation.pictures import (
+    GAP,
+    GREEN,
+    LABEL_W,
+    ROW_GAP,
+    TILE_H,
+    TILE_W,
+    choose_queries,
+)
 from reid.evaluation.run import EvalConfig, bootstrap_seed, run_evaluate
 from reid.masks.grid import PatchGrid
 from reid.masks.voting import vote

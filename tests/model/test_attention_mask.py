@@ -3,7 +3,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reid.model.attention_mask import build_attention_mask, gate_predicted_masks, stripe_part_masks
+from reid.model.attention_mask import (
+    build_attention_mask,
+    gate_predicted_masks,
+    stripe_part_masks,
+)
 
 X = float("-inf")
 
