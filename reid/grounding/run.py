@@ -1,9 +1,14 @@
 """The grounding pass: pending training images → expert → store; resumable and sharded.
 
-Under `torchrun` every rank builds the same sorted list of pending images (images with
-all parts already in the store are skipped), takes `pending[rank::world]`, and appends its
-own files to the store; after a barrier rank 0 merges the store into the stage output.
-A run killed at any point resumes where it stopped; no image is ever grounded twice.
+Under `torchrun` every rank builds the same sorted list of pending images, takes
+`pending[rank::world]`, and appends its own files to the store; after a barrier rank 0
+compacts the store and merges it into the stage output. Pending = no answer for some part
+yet, or an `error` answer (the expert call or the image read failed) with attempts left
+(`max_attempts`); `ok`, `no_box` and `parse_error` are answers and are never asked again.
+A run killed at any point resumes where it stopped; an answered image is never grounded
+twice. Before anything is written rank 0 sets aside unreadable store files (their images
+become pending). A run that ends with more than `max_error_fraction` of the images in
+`error` fails with a `ReidError`, after the store and the outputs are written.
 """
 
 from __future__ import annotations
@@ -20,15 +25,20 @@ import polars as pl
 import torch
 import torch.distributed as dist
 
+from reid.errors import ConfigError, ReidError
 from reid.grounding.contact_sheet import contact_sheet
 from reid.grounding.experts import Expert, GroundItem, build_expert
 from reid.grounding.parts import PARTS, STATUSES, PartResult
-from reid.grounding.store import SCHEMA, GroundingStore, sort_rows
+from reid.grounding.store import SCHEMA, GroundingStore, image_state, sort_rows
 from reid.utils.images import ImageError, read_image
 from reid.utils.progress import progress
 
 # ranks finish days apart on MSMT17 with CogVLM; the final barrier must outwait the slowest
 BARRIER_TIMEOUT = timedelta(days=7)
+ERROR_SAMPLES = 3  # error messages quoted in warnings and in the threshold failure
+# the status names in metrics/grounding.json: a key named `error` makes `dvc metrics show`
+# report the file as failed to load (it looks for that key at any depth)
+METRIC_STATUS = {"ok": "ok", "no_box": "no_box", "parse_error": "parse_error", "error": "failed"}
 
 
 @dataclass(frozen=True)
@@ -37,10 +47,17 @@ class GroundingConfig:
     batch_size: int = 8  # images per expert call (CogVLM: 3 sequences per image)
     expert_params: dict[str, Any] = field(default_factory=dict)
     sheet_images: int = 24
+    max_attempts: int = 3  # an image answered `error` is grounded again until it has had this many attempts
+    max_error_fraction: float = 0.05  # the run fails when more of the images than this end in `error`
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ValueError(f"grounding.batch_size must be >= 1, got {self.batch_size}")
+            raise ConfigError("grounding.batch_size", self.batch_size, "must be >= 1")
+        if self.max_attempts < 1:
+            raise ConfigError("grounding.max_attempts", self.max_attempts, "must be >= 1 (1 = never retry an error)")
+        if not 0.0 <= self.max_error_fraction <= 1.0:
+            raise ConfigError("grounding.max_error_fraction", self.max_error_fraction,
+                              "must be a fraction in [0, 1] (1 = never fail on errors)")
 
 
 def with_dataset_dir(train: pl.DataFrame) -> pl.DataFrame:
@@ -51,10 +68,24 @@ def with_dataset_dir(train: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def pending_images(train: pl.DataFrame, store: GroundingStore) -> pl.DataFrame:
-    """Training rows still to ground, sorted by image_id (identical on every rank)."""
-    done = store.done_ids()
-    return train.filter(~pl.col("image_id").is_in(list(done))).unique("image_id").sort("image_id")
+def check_expert_data(expert: Expert, train: pl.DataFrame) -> None:
+    """Let the expert refuse data it cannot ground (the oracle needs ground truth) before any work."""
+    check = getattr(expert, "check_data", None)
+    if check is not None:
+        check(sorted(train["dataset_dir"].unique().to_list()))
+
+
+def pending_images(train: pl.DataFrame, answers: pl.DataFrame, max_attempts: int) -> pl.DataFrame:
+    """Training rows still to ground with their `attempt` number, sorted by image_id (same on every rank).
+
+    `answers` is the merged store; an image is pending when some part has no answer, or when
+    an answer is `error` and the image has had fewer than `max_attempts` attempts.
+    """
+    state = image_state(answers)
+    rows = train.unique("image_id").join(state, on="image_id", how="left")
+    todo = (pl.col("parts").fill_null(0) < len(PARTS)) | (pl.col("failed") & (pl.col("attempt") < max_attempts))
+    rows = rows.filter(todo).with_columns((pl.col("attempt").fill_null(0) + 1).cast(pl.Int32))
+    return rows.drop("parts", "failed").sort("image_id")
 
 
 def shard(frame: pl.DataFrame, rank: int, world: int) -> pl.DataFrame:
@@ -102,7 +133,7 @@ def _rows_frame(expert: Expert, rows: list[dict[str, Any]], results: list[dict[s
     records = [
         {"image_id": r["image_id"], "dataset": r["dataset"], "part": part, "boxes": [list(b) for b in res[part].boxes],
          "raw": res[part].raw, "status": res[part].status, "message": res[part].message,
-         "expert": expert.name, "version": expert.version, "seconds": sec}
+         "expert": expert.name, "version": expert.version, "seconds": sec, "attempt": r.get("attempt", 1)}
         for r, res, sec in zip(rows, results, seconds, strict=True)
         for part in PARTS
     ]
@@ -110,9 +141,8 @@ def _rows_frame(expert: Expert, rows: list[dict[str, Any]], results: list[dict[s
 
 
 def ground_images(rows: pl.DataFrame, expert: Expert, store: GroundingStore, batch_size: int, rank: int = 0) -> int:
-    """Ground `rows` (with `dataset_dir`) batch by batch, one store file per batch; returns images done.
-
-    Batches never mix datasets, since each dataset has its own store folder.
+    """Ground `rows` (with `dataset_dir`, and `attempt`: 1 if absent) batch by batch, one store file
+    per batch; returns images done. Batches never mix datasets, since each dataset has its own store folder.
     """
     done = 0
     for (dataset,), group in rows.sort("image_id").partition_by("dataset", as_dict=True, maintain_order=True).items():
@@ -138,6 +168,16 @@ def failure_summary(boxes: pl.DataFrame) -> dict[str, dict[str, int]]:
     return table
 
 
+def failed_images(merged: pl.DataFrame, paths: dict[str, str], max_attempts: int) -> dict[str, Any]:
+    """The images whose latest answer has an `error` part: count, how many used every attempt, samples."""
+    rows = (merged.filter(pl.col("status") == "error").sort("image_id")
+            .unique("image_id", keep="first", maintain_order=True))
+    samples = [f"{paths.get(i, i)}: {' '.join(m.split())[:200]}"
+               for i, m in rows.head(ERROR_SAMPLES).select("image_id", "message").iter_rows()]
+    return {"images": rows.height, "out_of_attempts": rows.filter(pl.col("attempt") >= max_attempts).height,
+            "samples": samples}
+
+
 def print_summary(table: dict[str, dict[str, int]], expert: Expert) -> None:
     print(f"grounding summary ({expert.name} {expert.version}):")
     print(f"  {'status':<12}" + "".join(f"{p:>8}" for p in PARTS))
@@ -146,7 +186,7 @@ def print_summary(table: dict[str, dict[str, int]], expert: Expert) -> None:
 
 
 def merge_outputs(train: pl.DataFrame, store: GroundingStore, out_path: Path) -> pl.DataFrame:
-    """The stage output: the store's rows for the current training images, with image sizes."""
+    """The stage output: the store's latest rows for the current training images, with image sizes."""
     merged = store.read().join(train.select("image_id", "width", "height").unique("image_id"), on="image_id")
     merged = sort_rows(merged)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,6 +194,20 @@ def merge_outputs(train: pl.DataFrame, store: GroundingStore, out_path: Path) ->
     merged.write_parquet(tmp)
     os.replace(tmp, out_path)
     return merged
+
+
+def _failure_report(failed: dict[str, Any], total: int, fraction: float, config: GroundingConfig) -> str:
+    """One line: how many images are in `error` against the threshold, the first messages, what to do."""
+    left = failed["images"] - failed["out_of_attempts"]
+    line = (f"{failed['images']} of {total} images ({fraction:.1%}) have status error "
+            f"(threshold grounding.max_error_fraction = {config.max_error_fraction:g}); "
+            f"first: {'; '.join(failed['samples'])}; all answers so far are kept in the store")
+    if left:
+        line += f"; a rerun grounds only the {left} with attempts left (grounding.max_attempts = {config.max_attempts})"
+    if failed["out_of_attempts"]:
+        line += (f"; {failed['out_of_attempts']} used all grounding.max_attempts = {config.max_attempts} attempts: "
+                 f"fix their cause, then raise grounding.max_attempts to retry them")
+    return line
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -190,41 +244,64 @@ def run_grounding(
     """Ground every pending training image on this rank's shard; rank 0 writes the outputs.
 
     Returns the summary on rank 0 (None on other ranks). `expert` overrides building one
-    from `config` (tests pass fakes).
+    from `config` (tests pass fakes). Raises `ReidError` (on rank 0, after writing the store
+    and the outputs) when more than `config.max_error_fraction` of the images end in `error`.
     """
     rank, world, local_rank = _dist_env()
     created = _init_dist(world, local_rank)
     try:
         expert = expert or build_expert(config.expert, config.expert_params, local_rank)
         train = with_dataset_dir(pl.read_parquet(train_path))
+        check_expert_data(expert, train)
         store = GroundingStore(store_root, expert.identity())
         if rank == 0:
             store.write_identity()
-        pending = pending_images(train, store)
+            answers = store.read(set_aside_corrupt=True)
+        _barrier(world)  # rank 0 has set unreadable files aside before anyone lists the store
+        if rank != 0:
+            answers = store.read()
+        pending = pending_images(train, answers, config.max_attempts)
         _barrier(world)  # every rank has listed the same pending images before anyone writes
         mine = shard(pending, rank, world)
         start = time.perf_counter()
         grounded = ground_images(mine, expert, store, config.batch_size, rank)
+        retried = mine.filter(pl.col("attempt") > 1).height
         elapsed = time.perf_counter() - start
         _barrier(world)
         if rank != 0:
             return None
+        store.compact()
         merged = merge_outputs(train, store, Path(out_path))
         paths = dict(zip(train["image_id"].to_list(), train["path"].to_list(), strict=True))
         contact_sheet(merged, paths, sheet_path, n=config.sheet_images)
         table = failure_summary(merged)
         print_summary(table, expert)
-        missing = train["image_id"].n_unique() - merged["image_id"].n_unique()
+        total = train["image_id"].n_unique()
+        missing = total - merged["image_id"].n_unique()
+        failed = failed_images(merged, paths, config.max_attempts)
+        fraction = failed["images"] / total if total else 0.0
+        by_attempt = merged.group_by("image_id").agg(pl.col("attempt").max())["attempt"].value_counts()
+        by_attempt = dict(by_attempt.iter_rows())
         summary = {
             "expert": expert.name, "version": expert.version, "store": str(store.dir),
             "images": merged["image_id"].n_unique(), "missing_images": missing,
-            "grounded_this_run_rank0": grounded, "images_per_s_rank0": grounded / elapsed if elapsed > 0 else 0.0,
-            "world_size": world, "status": table,
+            "grounded_this_run_rank0": grounded, "retried_this_run_rank0": retried,
+            "images_per_s_rank0": grounded / elapsed if elapsed > 0 else 0.0, "world_size": world,
+            "answers": {METRIC_STATUS[s]: per_part for s, per_part in table.items()},
+            "failed_images": failed["images"], "failed_fraction": fraction,
+            "failed_out_of_attempts": failed["out_of_attempts"],
+            "images_by_attempt": {str(a): by_attempt.get(a, 0)
+                                  for a in range(1, max([config.max_attempts, *by_attempt]) + 1)},
         }
         if missing:
             print(f"warning: {missing} training images have no boxes yet (a rank stopped early?); rerun to finish")
         Path(summary_path).parent.mkdir(parents=True, exist_ok=True)
         Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
+        if failed["images"]:
+            report = _failure_report(failed, total, fraction, config)
+            if fraction > config.max_error_fraction:
+                raise ReidError(f"grounding failed: {report}")
+            print(f"warning: {report}")
         return summary
     finally:
         if created:

@@ -51,6 +51,19 @@ def write_manifest(root: Path, frames: list[pl.DataFrame]) -> Path:
     return path
 
 
+def two_datasets(root: Path, n: int = 9) -> Path:
+    """A manifest of `n` Market-1501 images and 4 DukeMTMC-reID ones."""
+    return write_manifest(root, [make_dataset(root, n), make_dataset(root, 4, key="D", folder="DukeMTMC-reID")])
+
+
+def run(manifest: Path, root: Path, expert, batch_size: int = 2, **config) -> dict:
+    """The grounding stage on `manifest` with outputs under `root`; `config` = more GroundingConfig fields."""
+    from reid.grounding.run import GroundingConfig, run_grounding
+
+    return run_grounding(manifest, config=GroundingConfig(batch_size=batch_size, **config), expert=expert,
+                         **run_paths(root))
+
+
 def stable(frame: pl.DataFrame) -> pl.DataFrame:
     """A store frame without the timing column, for equality across runs."""
     return frame.drop("seconds")
@@ -61,7 +74,8 @@ class CountingExpert:
 
     `crash_after` calls → raises KeyboardInterrupt (a BaseException: the runner must not
     swallow it, like a real interruption); `fail_on` image ids → raises inside `ground`;
-    `delay` seconds of sleep per call (to be killed mid-run).
+    `delay` seconds of sleep per call (to be killed mid-run). `seen` lists the images it
+    answered, `asked` every image it was called with (failed calls included).
     """
 
     needs_pixels = True
@@ -73,7 +87,7 @@ class CountingExpert:
         self.inner = OracleExpert(OracleConfig(whole_rate=whole_rate, split_rate=0.1, seed=1))
         self.name, self.version = self.inner.name, self.inner.version
         self.crash_after, self.fail_on, self.delay = crash_after, fail_on, delay
-        self.calls, self.seen = 0, []
+        self.calls, self.seen, self.asked = 0, [], []
 
     def identity(self):
         return self.inner.identity()
@@ -86,6 +100,7 @@ class CountingExpert:
         self.calls += 1
         time.sleep(self.delay)
         assert all(it.rgb is not None and it.rgb.shape == (H, W, 3) for it in items)
+        self.asked += [it.image_id for it in items]
         bad = [it.image_id for it in items if it.image_id in self.fail_on]
         if bad:
             raise RuntimeError(f"model choked on {bad[0]}")
@@ -99,15 +114,20 @@ def run_paths(root: Path) -> dict[str, Path]:
 
 
 def dist_worker(rank: int, world: int, port: int, manifest: str, out_root: str) -> None:
-    """One torchrun-like rank (env vars as torchrun sets them) running the grounding stage."""
+    """One torchrun-like rank (env vars as torchrun sets them) running the grounding stage.
+
+    Writes the image ids it grounded to `<out_root>/seen-<rank>.json`.
+    """
+    import json
     import os
 
     from reid.grounding.run import GroundingConfig, run_grounding
 
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "REID_NO_PROGRESS": "1"})
-    run_grounding(manifest, config=GroundingConfig(batch_size=2), expert=CountingExpert(),
-                  **run_paths(Path(out_root)))
+    expert = CountingExpert()
+    run_grounding(manifest, config=GroundingConfig(batch_size=2), expert=expert, **run_paths(Path(out_root)))
+    (Path(out_root) / f"seen-{rank}.json").write_text(json.dumps(expert.seen))
 
 
 def slow_run(manifest: str, out_root: str) -> None:

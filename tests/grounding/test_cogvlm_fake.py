@@ -15,7 +15,7 @@ def test_fake_cogvlm_batched_end_to_end(tmp_path):
     model = FakeCogVLM()
     expert = CogVLMExpert(model, FakeTokenizer(), CogVLMConfig(dtype="float32"), torch.device("cpu"))
     summary = run_grounding(manifest, tmp_path / "store", tmp_path / "boxes.parquet", tmp_path / "sheet.png",
-                            tmp_path / "summary.json", GroundingConfig(batch_size=3), expert=expert)
+                            tmp_path / "summary.json", GroundingConfig(batch_size=3, max_error_fraction=1.0), expert=expert)
     boxes = pl.read_parquet(tmp_path / "boxes.parquet")
     assert boxes.height == 7 * 3
     # 7 images in batches of 3: the bad image (index 6) is refused before the model → 2 calls, 18 sequences
@@ -32,7 +32,7 @@ def test_fake_cogvlm_batched_end_to_end(tmp_path):
     assert part(4, "upper")["boxes"] == [[0.1, 0.2, 1.0, 0.9]] and part(4, "upper")["status"] == "ok"
     assert part(5, "head")["boxes"] == [[0.1, 0.0, 0.88, 0.3]]
     assert part(6, "head")["status"] == "error" and "ImageError" in part(6, "head")["message"]
-    assert summary["status"]["ok"] == {"head": 4, "upper": 4, "legs": 4}
-    assert summary["status"]["error"]["legs"] == 1
+    assert summary["answers"]["ok"] == {"head": 4, "upper": 4, "legs": 4}
+    assert summary["answers"]["failed"]["legs"] == 1 and summary["failed_images"] == 1
     assert boxes["version"].unique().to_list() == [expert.version]
     assert expert.version.startswith("THUDM/cogvlm-grounding-generalist-hf@main+prompts=")

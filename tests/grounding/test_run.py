@@ -14,28 +14,10 @@ import torch.multiprocessing as mp
 
 from reid.grounding.contact_sheet import COLOURS
 from reid.grounding.experts import build_expert
-from reid.grounding.run import GroundingConfig, run_grounding
 from reid.grounding.store import GroundingStore, expert_tag
 from reid.utils.images import read_image
 
-from tests.grounding.helpers import CountingExpert, make_dataset, run_paths, stable, write_manifest
-
-
-def two_datasets(root: Path, n: int = 9) -> Path:
-    return write_manifest(root, [make_dataset(root, n), make_dataset(root, 4, key="D", folder="DukeMTMC-reID")])
-
-
-def run(manifest: Path, root: Path, expert, batch_size: int = 2) -> dict:
-    return run_grounding(manifest, config=GroundingConfig(batch_size=batch_size), expert=expert, **run_paths(root))
-
-
-@pytest.fixture()
-def reference(tmp_path_factory):
-    """An uninterrupted single-process run over 13 images in two datasets."""
-    root = tmp_path_factory.mktemp("ref")
-    manifest = two_datasets(root)
-    run(manifest, root, CountingExpert())
-    return pl.read_parquet(root / "boxes.parquet")
+from tests.grounding.helpers import CountingExpert, make_dataset, run, stable, two_datasets, write_manifest
 
 
 def test_uninterrupted_run_outputs_and_contact_sheet(tmp_path, reference):
@@ -83,8 +65,8 @@ def test_sigkill_mid_run_then_resume(tmp_path, reference):
     resumed = CountingExpert()
     run(manifest, tmp_path, resumed)
     assert len(resumed.seen) == 13 - before
-    every_row = pl.concat([pl.read_parquet(f) for f in store_dir.glob("*/*/part-*.parquet")])
-    assert every_row.height == 13 * 3  # no image grounded twice
+    every_row = pl.concat([pl.read_parquet(f) for f in store_dir.glob("*/*/*.parquet")])  # compacted
+    assert every_row.height == 13 * 3 and every_row["attempt"].unique().to_list() == [1]  # none grounded twice
     assert stable(pl.read_parquet(tmp_path / "boxes.parquet")).equals(stable(reference))
 
 
@@ -107,13 +89,13 @@ def test_bad_image_and_failing_call_mark_only_their_images(tmp_path):
     manifest = write_manifest(tmp_path, [make_dataset(tmp_path, 5, bad=(1,))])
     ids = pl.read_parquet(manifest)["image_id"].to_list()
     expert = CountingExpert(fail_on=(ids[3],))
-    summary = run(manifest, tmp_path, expert, batch_size=4)
+    summary = run(manifest, tmp_path, expert, batch_size=4, max_error_fraction=1.0)
     boxes = pl.read_parquet(tmp_path / "boxes.parquet")
     status = dict(boxes.filter(pl.col("part") == "head").select("image_id", "status").iter_rows())
     assert [status[i] for i in ids] == ["ok", "error", "ok", "error", "ok"]
     msgs = boxes.filter(pl.col("status") == "error")["message"].to_list()
     assert sum("ImageError" in m for m in msgs) == 3 and sum("RuntimeError: model choked" in m for m in msgs) == 3
-    assert summary["status"]["error"] == {"head": 2, "upper": 2, "legs": 2}
+    assert summary["answers"]["failed"] == {"head": 2, "upper": 2, "legs": 2} and summary["failed_images"] == 2
     assert sorted(expert.seen) == sorted([ids[0], ids[2], ids[4]])
 
 
@@ -128,8 +110,12 @@ def test_two_process_gloo_sharding_equals_single_process(tmp_path, reference):
 
     manifest = two_datasets(tmp_path)
     mp.spawn(dist_worker, args=(2, _free_port(), str(manifest), str(tmp_path)), nprocs=2, join=True)
-    files = sorted(p.name for p in (tmp_path / "store").glob("*/*/part-*.parquet"))
-    assert {f.split("-")[1] for f in files} == {"000", "001"}  # both ranks wrote their own files
+    seen = [json.loads((tmp_path / f"seen-{r}.json").read_text()) for r in range(2)]
+    assert sorted(map(len, seen)) == [6, 7] and not set(seen[0]) & set(seen[1])  # each rank its own share
+    assert sorted(seen[0] + seen[1]) == sorted(pl.read_parquet(manifest)["image_id"].to_list())
+    files = sorted(str(p.relative_to(tmp_path / "store")).split("/", 1)[1]
+                   for p in (tmp_path / "store").glob("*/*/*.parquet"))
+    assert files == ["D/compact-000000.parquet", "MA/compact-000000.parquet"]  # rank 0 compacted both ranks' files
     assert stable(pl.read_parquet(tmp_path / "boxes.parquet")).equals(stable(reference))
     store = GroundingStore(tmp_path / "store", CountingExpert().identity())
     assert len(store.done_ids()) == 13

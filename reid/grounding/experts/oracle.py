@@ -10,11 +10,12 @@ on batch order or sharding. Reports name it `oracle-simulated` with its error ra
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reid.errors import ConfigError
 from reid.grounding.answer_format import format_boxes
 from reid.grounding.experts.base import GroundItem
 from reid.grounding.parts import PARTS, Box, PartResult, clip_box
@@ -65,6 +66,17 @@ class OracleExpert:
 
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version}
+
+    def check_data(self, dataset_dirs: Iterable[str]) -> None:
+        """Refuse, before grounding anything, dataset folders without ground truth (real data)."""
+        missing = [d for d in dataset_dirs if not (Path(d) / GT_BOXES).is_file()]
+        if missing:
+            raise ConfigError(
+                "grounding.expert", "oracle",
+                f"the oracle expert copies the ground-truth boxes ({GT_BOXES}) that only the synthetic benchmark "
+                f"writes, and {len(missing)} dataset folder(s) have none: {', '.join(missing)}",
+                fix="choose grounding.expert: pose, stripes or cogvlm for data without ground truth",
+            )
 
     def _boxes_of(self, dataset_dir: str) -> dict[tuple[str, str], Box]:
         """Normalised ground-truth boxes of one dataset folder, read once."""
