@@ -212,3 +212,28 @@ def _line(path: Path, section: str, key: str) -> int:
     rows = path.read_text().splitlines()
     start = rows.index(f"{section}:")
     return next(i for i, row in enumerate(rows[start:], start + 1) if row.startswith(f"  {key}:"))
+
+
+def test_a_target_without_queries_stops_the_protocol_stage(ingested, monkeypatch, capsys):
+    import polars as pl
+
+    manifest = ingested / "data/manifests/D.parquet"
+    pl.read_parquet(manifest).filter(pl.col("split") != "query").write_parquet(manifest)
+    params = copy.deepcopy(PARAMS)
+    params["data"]["root"] = "datasets"
+    params["protocol"]["targets"] = ["D", "MS"]
+    params["train"]["ids_per_batch"] = 2
+    status, err = stage_exit(ingested, "protocol", params, monkeypatch, capsys)
+    assert status == 2 and "protocol.targets = 'D': dataset D has no query images" in err
+    assert not (ingested / "data/protocol").exists()  # refused before anything was written
+
+
+def test_a_missing_upstream_artifact_names_its_stage(tmp_path, monkeypatch, capsys):
+    status, err = stage_exit(tmp_path, "protocol", copy.deepcopy(PARAMS), monkeypatch, capsys)
+    assert status == 2 and "data/manifests is missing: it is made by stage 'ingest'; re-run it with `dvc repro ingest`" in err
+
+
+def test_no_ingested_dataset_is_named(tmp_path, monkeypatch, capsys):
+    (tmp_path / "data/manifests").mkdir(parents=True)
+    status, err = stage_exit(tmp_path, "protocol", copy.deepcopy(PARAMS), monkeypatch, capsys)
+    assert status == 2 and "protocol.source = 'MA': MA is not among the ingested datasets; allowed: none found" in err

@@ -36,9 +36,10 @@ def check_custom_folders(custom: Mapping[str, str], root: str | os.PathLike, cus
     """Every custom dataset exists and lies where the ingest stage's dependencies can see it."""
     for key, folder in custom.items():
         path = Path(folder)
-        if not path.is_dir():
-            raise ConfigError(f"data.custom.{key}", folder, "no such folder",
+        if not path.exists():
+            raise ConfigError(f"data.custom.{key}", folder, "no such folder (paths are relative to the repository root)",
                               fix="give the folder holding the dataset's listing (CSV or parquet) and images")
+        path = path if path.is_dir() else path.parent  # the listing file itself names its folder
         if not (_inside(path, Path(root)) or _inside(path, Path(custom_dir))):
             raise ConfigError(
                 f"data.custom.{key}", folder,

@@ -34,7 +34,7 @@ from reid.data.readers import (
     select_variant,
     unknown_key_message,
 )
-from reid.errors import ConfigError, InputError
+from reid.errors import ArtifactError, ConfigError, InputError
 from reid.utils.images import ImageError, probe_image
 from reid.utils.progress import progress
 
@@ -184,11 +184,12 @@ def read_manifest(manifest_dir: Path, key: str) -> pl.DataFrame:
     path = Path(manifest_dir) / f"{key}.parquet"
     if not path.is_file():
         present = sorted(p.stem for p in Path(manifest_dir).glob("*.parquet"))
-        raise FileNotFoundError(
-            f"no manifest for '{key}' in {manifest_dir} (have: {', '.join(present) or 'none'}); "
-            f"is the dataset under data.root and listed in data.datasets?"
-        )
-    return pl.read_parquet(path)
+        raise ArtifactError(path, "ingest", f"is missing (have: {', '.join(present) or 'none'}; is the dataset "
+                                            f"under data.root and listed in data.datasets?)")
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.ComputeError) as exc:
+        raise ArtifactError(path, "ingest", f"is unreadable ({type(exc).__name__})") from None
 
 
 def _read_marker(dataset_dir: Path) -> dict | None:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reid.data.ingest import MIN_HEIGHT, MIN_WIDTH, ingest_many, manifest_keys, read_manifest, write_manifests
-from reid.data.protocol import assemble_training, parse_sources, protocol_record, resolve_protocol
+from reid.data.protocol import assemble_training, check_target_splits, protocol_record, resolve_protocol
 from reid.data.summary import print_summary, summarize, warn_mismatches
+from reid.errors import ArtifactError
 
 
 def run_ingest(
@@ -40,9 +41,12 @@ def run_ingest(
 def run_protocol(manifest_dir: Path, source: str, targets: str | Sequence[str], out_dir: Path) -> dict:
     """Resolve the protocol against the ingested datasets and write the training manifest."""
     manifest_dir = Path(manifest_dir)
+    if not manifest_dir.is_dir():
+        raise ArtifactError(manifest_dir, "ingest")
     available = manifest_keys(manifest_dir)
     protocol = resolve_protocol(source, targets, available)
-    manifests = {key: read_manifest(manifest_dir, key) for key in parse_sources(source)}
+    check_target_splits({key: read_manifest(manifest_dir, key) for key in protocol.targets})
+    manifests = {key: read_manifest(manifest_dir, key) for key in protocol.sources}
     train = assemble_training(manifests, protocol.sources)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

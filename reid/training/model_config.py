@@ -24,7 +24,7 @@ def muva_config(
     rmp = dict(data.pop("rmp", {}) or {})
     if rmp.get("heads", AUTO) == AUTO:
         rmp["heads"] = auto_rmp_heads(sources)
-    prompts = dict(data.pop("prompts", {}) or {})
+    prompts = {k: v for k, v in (data.pop("prompts", {}) or {}).items() if v is not None}  # null = the default
     if prompts.get("style") == "domain_specific" and not prompts.get("domain_phrases"):
         missing = [s for s in sources if s not in DOMAIN_STYLE_PHRASES]
         if missing:
