@@ -12,9 +12,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from reid.synth import CaptionedConfig, SynthConfig, generate_captioned
-from reid.synth.captioned import CAPTIONS, MARKER, WEB_CODE, web_pool
+from reid.synth.captioned import (
+    CAPTIONS,
+    MARKER,
+    WEB_CODE,
+    CaptionedConfig,
+    generate_captioned,
+    web_pool,
+)
 from reid.synth.captions import FIELDS, caption, colour_name, describe, hair_colour_name
+from reid.synth.config import SynthConfig
 from reid.synth.identities import sample_identities
 from reid.synth.person import VIEWS
 from reid.synth.plan import DOMAIN_CODES, plan_domain

@@ -10,7 +10,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reid.evaluation.metrics import evaluate_features, evaluate_reference, pairwise_distances
+from reid.evaluation.metrics import (
+    evaluate_features,
+    evaluate_reference,
+    pairwise_distances,
+)
 
 
 def on_circle(degrees: list[float]) -> np.ndarray:

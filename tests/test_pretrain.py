@@ -14,12 +14,14 @@ import polars as pl
 import pytest
 import torch
 
-from reid.model import MuvaConfig, build_muva
-from reid.pretrain import PretrainConfig, run_pretrain, text_to_image_retrieval
+from reid.model.configs import MuvaConfig
+from reid.model.muva import build_muva
+from reid.pretrain.config import PretrainConfig
 from reid.pretrain.data import tokenize
 from reid.pretrain.run import SKIPPED, run_pretrain_step
-from reid.pretrain.train import lr_at
-from reid.synth import CaptionedConfig, generate_captioned
+from reid.pretrain.train import lr_at, run_pretrain
+from reid.pretrain.zero_shot import text_to_image_retrieval
+from reid.synth.captioned import CaptionedConfig, generate_captioned
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CLIP = {  # square pre-training input (64 → a 4x4 grid), as the demo CLIP is pre-trained on 128x128

@@ -15,8 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reid.synth import SynthConfig, generate_benchmark
-from reid.synth.baseline import chance_map, domain_features, fit_lda, market_eval, retrieval
+from reid.synth.baseline import (
+    chance_map,
+    domain_features,
+    fit_lda,
+    market_eval,
+    retrieval,
+)
+from reid.synth.config import SynthConfig
+from reid.synth.generate import generate_benchmark
 from reid.synth.identities import random_identity, sample_identities
 from reid.synth.person import PARTS, draw_person, sample_pose
 from reid.synth.styles import DOMAIN_STYLES, WARDROBES

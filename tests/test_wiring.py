@@ -60,6 +60,19 @@ def closure(module: str) -> set[Path]:
     return seen
 
 
+def code_deps(name: str) -> list[str]:
+    """Stage `name`'s import closure as dvc.yaml deps: a folder where every .py file under it is imported."""
+    files = {p.relative_to(ROOT).as_posix() for p in closure(f"stages.{name}")}
+    folders = sorted({f.rpartition("/")[0] for f in files} - set(OUR_PACKAGES), key=lambda d: (d.count("/"), d))
+    whole: list[str] = []
+    for folder in folders:
+        inside = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*.py")}
+        if not any(folder.startswith(f"{w}/") for w in whole) and inside <= files:
+            whole.append(folder)
+    rest = [f for f in files if not any(f.startswith(f"{w}/") for w in whole)]
+    return sorted([*whole, *rest], key=lambda d: (not d.startswith("stages/"), d))
+
+
 def covered(path: Path, deps: list[str]) -> bool:
     rel = path.relative_to(ROOT).as_posix()
     return any(rel == dep.rstrip("/") or rel.startswith(dep.rstrip("/") + "/") for dep in deps)
@@ -106,3 +119,9 @@ def test_closure_sees_lazy_and_package_imports(tmp_path):
             "reid/grounding/__init__.py", "reid/grounding/run.py", "reid/config/schema.py"} <= files
     assert "reid/grounding/experts/oracle.py" in files  # imported inside build_expert
     assert not any(f.startswith("reid/training/") for f in files)  # grounding does not train
+
+
+if __name__ == "__main__":  # print each stage's deps as dvc.yaml wants them: python -m tests.test_wiring
+    for stage_name, stage in STAGES.items():
+        print(f"{stage_name}:\n    deps:")
+        print("\n".join(f"      - {dep}" for dep in [*code_deps(stage_name), *stage.inputs.values()]))

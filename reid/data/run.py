@@ -6,8 +6,20 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from reid.data.ingest import MIN_HEIGHT, MIN_WIDTH, ingest_many, manifest_keys, read_manifest, write_manifests
-from reid.data.protocol import assemble_training, check_target_splits, protocol_record, resolve_protocol
+from reid.data.ingest import (
+    MIN_HEIGHT,
+    MIN_WIDTH,
+    ingest_many,
+    manifest_keys,
+    read_manifest,
+    write_manifests,
+)
+from reid.data.protocol import (
+    assemble_training,
+    check_target_splits,
+    protocol_record,
+    resolve_protocol,
+)
 from reid.data.summary import print_summary, summarize, warn_mismatches
 from reid.errors import ArtifactError
 

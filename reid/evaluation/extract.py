@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from reid.data.loading import ImageSet, Preprocess
-from reid.model import MuvaConfig, ReidEncoder
 from reid.model.attention_mask import gate_predicted_masks
+from reid.model.configs import MuvaConfig
+from reid.model.muva import ReidEncoder
 from reid.utils.device import autocast, resolve_device
 from reid.utils.progress import progress
 

@@ -58,8 +58,8 @@ from reid.evaluation.pictures import (
     write_cmc,
 )
 from reid.masks.report import truth_boxes
-from reid.model import ReidEncoder, load_for_inference
-from reid.model.checkpoint import reason_of
+from reid.model.checkpoint import load_for_inference, reason_of
+from reid.model.muva import ReidEncoder
 from reid.utils.device import resolve_device
 
 REPORTED = ("mAP", "rank1", "rank5", "rank10")

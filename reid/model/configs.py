@@ -20,7 +20,9 @@ import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from reid.grounding.parts import PARTS as PART_NAMES  # order of G's rows [B, 3, Npatch] and of the local tokens
+from reid.grounding.parts import (
+    PARTS as PART_NAMES,  # order of G's rows [B, 3, Npatch] and of the local tokens
+)
 from reid.masks.grid import PatchGrid
 
 PART_ATTENTIONS = ("am_msa", "stripes")

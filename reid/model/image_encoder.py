@@ -27,7 +27,11 @@ import torch
 from open_clip.transformer import VisionTransformer
 from torch import nn
 
-from reid.model.attention_mask import build_attention_mask, gate_predicted_masks, stripe_part_masks
+from reid.model.attention_mask import (
+    build_attention_mask,
+    gate_predicted_masks,
+    stripe_part_masks,
+)
 from reid.model.configs import PART_NAMES, MuvaConfig
 from reid.model.rmp import ResidualMaskPredictor
 

@@ -14,7 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid.model.backbone import create_clip, create_vision_tower, fit_positional_embedding
+from reid.model.backbone import (
+    create_clip,
+    create_vision_tower,
+    fit_positional_embedding,
+)
 from reid.model.configs import MuvaConfig
 from reid.model.image_encoder import ImageEncoder
 from reid.model.prompts import PromptLearner

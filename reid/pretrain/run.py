@@ -17,7 +17,7 @@ import polars as pl
 
 from reid.pretrain.config import PretrainConfig
 from reid.pretrain.train import run_pretrain
-from reid.synth import CaptionedConfig, generate_captioned
+from reid.synth.captioned import CaptionedConfig, generate_captioned
 
 SKIPPED = "SKIPPED.json"
 

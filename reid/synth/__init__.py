@@ -4,9 +4,3 @@ and captioned people in a web-photo style for the demo's CLIP pre-training (SPEC
 Lets the pipeline run end to end where no real dataset can be downloaded; see `generate`
 and `captioned`.
 """
-
-from reid.synth.captioned import CaptionedConfig, generate_captioned
-from reid.synth.config import SynthConfig
-from reid.synth.generate import generate_benchmark
-
-__all__ = ["CaptionedConfig", "SynthConfig", "generate_benchmark", "generate_captioned"]

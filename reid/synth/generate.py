@@ -24,7 +24,14 @@ import cv2
 import polars as pl
 
 from reid.synth.config import SynthConfig
-from reid.synth.layouts import DATASETS, GT_BOXES, MARKER, MSMT_LISTS, SPLITS, msmt_lists
+from reid.synth.layouts import (
+    DATASETS,
+    GT_BOXES,
+    MARKER,
+    MSMT_LISTS,
+    SPLITS,
+    msmt_lists,
+)
 from reid.synth.person import PARTS, Box
 from reid.synth.plan import Shot, plan_domain
 from reid.synth.render import render_shot

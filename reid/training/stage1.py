@@ -21,9 +21,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from reid.errors import ArtifactError, ConfigError
-from reid.model import MuvaConfig, build_muva, save_checkpoint
-from reid.model.checkpoint import atomic_save, reason_of
-from reid.model.muva import MuvaModel
+from reid.model.checkpoint import atomic_save, reason_of, save_checkpoint
+from reid.model.configs import MuvaConfig
+from reid.model.muva import MuvaModel, build_muva
 from reid.pretrain import train as pretrain_train
 from reid.training.config import Stage1Config, TrainConfig
 from reid.training.data import TrainingData

@@ -24,9 +24,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from reid.errors import ArtifactError
-from reid.model import freeze_patch_projection, load_checkpoint, save_checkpoint
-from reid.model.checkpoint import reason_of
-from reid.model.muva import MuvaModel
+from reid.model.checkpoint import load_checkpoint, reason_of, save_checkpoint
+from reid.model.muva import MuvaModel, freeze_patch_projection
 from reid.training.config import Stage2Config, TrainConfig
 from reid.training.data import TrainingData
 from reid.training.distributed import (

@@ -55,7 +55,8 @@ def run_case(backbone: str, variant: str, mode: str, device_name: str, batch: in
     """One measurement, in this process: best and median ms per batch, peak memory."""
     import torch
 
-    from reid.model import MuvaConfig, build_muva, freeze_patch_projection
+    from reid.model.configs import MuvaConfig
+    from reid.model.muva import build_muva, freeze_patch_projection
     from reid.utils.device import autocast, resolve_device
 
     device = resolve_device(device_name)

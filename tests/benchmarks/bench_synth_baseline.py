@@ -18,8 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from reid.synth import SynthConfig, generate_benchmark
-from reid.synth.baseline import camera_domain_spread, chance_map, domain_features, fit_lda, retrieval
+from reid.synth.baseline import (
+    camera_domain_spread,
+    chance_map,
+    domain_features,
+    fit_lda,
+    retrieval,
+)
+from reid.synth.config import SynthConfig
+from reid.synth.generate import generate_benchmark
 from reid.synth.layouts import MARKER
 
 FEATURES = ("whole", "body", "parts")

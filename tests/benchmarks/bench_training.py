@@ -27,7 +27,8 @@ import time
 
 import torch
 
-from reid.model import MuvaConfig, build_muva
+from reid.model.configs import MuvaConfig
+from reid.model.muva import build_muva
 from reid.training.config import Stage1Config, Stage2Config, TrainConfig
 from reid.training.distributed import Dist
 from reid.training.losses import prototype_loss

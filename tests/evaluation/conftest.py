@@ -10,8 +10,11 @@ import pytest
 import torch
 
 from reid.data.run import run_ingest, run_protocol
-from reid.model import MuvaConfig, build_muva, save_checkpoint
-from reid.synth import SynthConfig, generate_benchmark
+from reid.model.checkpoint import save_checkpoint
+from reid.model.configs import MuvaConfig
+from reid.model.muva import build_muva
+from reid.synth.config import SynthConfig
+from reid.synth.generate import generate_benchmark
 
 TINY = SynthConfig(
     seed=3, train_ids=4, test_ids=4, images_per_id=2, queries_per_id=(1, 1), gallery_per_id=(2, 3),

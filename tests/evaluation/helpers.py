@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from reid.model import MuvaConfig, ReidEncoder, build_reid_encoder
+from reid.model.configs import MuvaConfig
+from reid.model.muva import ReidEncoder, build_reid_encoder
 
 
 def demo_encoder(**fields) -> ReidEncoder:

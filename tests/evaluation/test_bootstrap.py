@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reid.evaluation.bootstrap import BootstrapDraws, Interval, average_draws, bootstrap_draws
+from reid.evaluation.bootstrap import (
+    BootstrapDraws,
+    Interval,
+    average_draws,
+    bootstrap_draws,
+)
 
 # Identity 7: three queries, each AP 1 and a hit at rank 1; identity 9: one query, AP 0, first hit at rank 4.
 # mAP = Rank-1 = 3/4. A draw of two identities is {7, 7} (1), {7, 9} (3/4 from 3 + 1 queries) or {9, 9} (0),

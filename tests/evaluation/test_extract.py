@@ -9,8 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from reid.data.loading import Preprocess
-from reid.evaluation.extract import extract, extract_features, predict_part_masks, predicts_masks
-from reid.model import load_for_inference
+from reid.evaluation.extract import (
+    extract,
+    extract_features,
+    predict_part_masks,
+    predicts_masks,
+)
+from reid.model.checkpoint import load_for_inference
 from reid.utils.images import read_image
 from tests.evaluation.helpers import demo_encoder
 

@@ -28,7 +28,7 @@ from reid.evaluation.pictures import (
 from reid.evaluation.run import EvalConfig, bootstrap_seed, run_evaluate
 from reid.masks.grid import PatchGrid
 from reid.masks.voting import vote
-from reid.model import load_for_inference, save_checkpoint
+from reid.model.checkpoint import load_for_inference, save_checkpoint
 from reid.synth.layouts import read_gt_boxes
 from reid.utils.images import read_image
 from stages import evaluate as evaluate_stage

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from reid.grounding.parts import PROMPTS
-
 from tests.grounding.helpers import grey_value
 
 VISION_TOKENS = 4

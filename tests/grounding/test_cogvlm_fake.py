@@ -5,7 +5,6 @@ import torch
 
 from reid.grounding.experts.cogvlm import CogVLMConfig, CogVLMExpert
 from reid.grounding.run import GroundingConfig, run_grounding
-
 from tests.grounding.fake_cogvlm import FakeCogVLM, FakeTokenizer
 from tests.grounding.helpers import make_dataset, write_manifest
 

@@ -9,8 +9,8 @@ from reid.grounding.experts import build_expert
 from reid.grounding.experts.base import GroundItem
 from reid.grounding.experts.pose import keypoint_boxes
 from reid.grounding.parts import PARTS, PROMPTS
-
 from tests.grounding.helpers import GT, VTEST, H, W, make_dataset, pedestrian_crops
+
 
 def items_of(frame, rgb=None):
     return [GroundItem(r["image_id"], r["dataset"], str(Path(r["path"][: -len(r["relpath"])])), r["width"],

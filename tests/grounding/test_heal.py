@@ -12,8 +12,15 @@ from reid.errors import ConfigError, ReidError
 from reid.grounding.run import GroundingConfig, run_grounding
 from reid.grounding.store import SCHEMA, GroundingStore
 from reid.synth.layouts import GT_BOXES
-
-from tests.grounding.helpers import CountingExpert, make_dataset, run, run_paths, stable, two_datasets, write_manifest
+from tests.grounding.helpers import (
+    CountingExpert,
+    make_dataset,
+    run,
+    run_paths,
+    stable,
+    two_datasets,
+    write_manifest,
+)
 
 MARKET = "Market-1501-v15.09.15"
 

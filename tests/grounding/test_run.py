@@ -16,8 +16,14 @@ from reid.grounding.contact_sheet import COLOURS
 from reid.grounding.experts import build_expert
 from reid.grounding.store import GroundingStore, expert_tag
 from reid.utils.images import read_image
-
-from tests.grounding.helpers import CountingExpert, make_dataset, run, stable, two_datasets, write_manifest
+from tests.grounding.helpers import (
+    CountingExpert,
+    make_dataset,
+    run,
+    stable,
+    two_datasets,
+    write_manifest,
+)
 
 
 def test_uninterrupted_run_outputs_and_contact_sheet(tmp_path, reference):

@@ -7,7 +7,12 @@ import polars as pl
 import pytest
 
 from reid.masks.boxes import collect_boxes, sanitise
-from reid.masks.calibration import EQUAL_THIRDS, CalibrationConfig, calibrate, thresholds
+from reid.masks.calibration import (
+    EQUAL_THIRDS,
+    CalibrationConfig,
+    calibrate,
+    thresholds,
+)
 
 PARTS = ("head", "upper", "legs")
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reid.model import MuvaModel
+from reid.model.muva import MuvaModel
 from tests.model.helpers import demo_model
 
 

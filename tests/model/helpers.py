@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from reid.model import MuvaConfig, MuvaModel, build_muva
+from reid.model.configs import MuvaConfig
+from reid.model.muva import MuvaModel, build_muva
 
 PATCH = 16
 GRID = (16, 8)  # 256x128 input, patch 16

@@ -1,8 +1,12 @@
 import pytest
 import torch
 
-from reid.model import MuvaConfig
-from reid.model.backbone import create_vision_tower, fit_positional_embedding, interpolate_pos_embed
+from reid.model.backbone import (
+    create_vision_tower,
+    fit_positional_embedding,
+    interpolate_pos_embed,
+)
+from reid.model.configs import MuvaConfig
 
 
 def test_interpolation_is_the_identity_on_an_unchanged_grid():

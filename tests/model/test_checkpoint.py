@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from reid.model import load_checkpoint, load_for_inference, save_checkpoint
+from reid.model.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
 from tests.model.helpers import random_images, row_masks
 
 

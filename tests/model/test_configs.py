@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from reid.model import BACKBONE_CONFIGS, MuvaConfig
+from reid.model.configs import BACKBONE_CONFIGS, MuvaConfig
 
 
 def test_round_trip_through_plain_data():

@@ -3,9 +3,15 @@
 import pytest
 import torch
 
-from reid.model import record_attention
 from reid.model.attention_mask import gate_predicted_masks, stripe_part_masks
-from tests.model.helpers import N_PATCHES, demo_model, patch_pixels, random_images, row_masks
+from reid.model.image_encoder import record_attention
+from tests.model.helpers import (
+    N_PATCHES,
+    demo_model,
+    patch_pixels,
+    random_images,
+    row_masks,
+)
 
 P = 3  # local tokens
 PATCHES = slice(1 + P, None)

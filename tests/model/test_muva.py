@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from reid.model import freeze_patch_projection
+from reid.model.muva import freeze_patch_projection
 from tests.model.helpers import N_PATCHES, random_images, row_masks
 
 

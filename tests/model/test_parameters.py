@@ -2,7 +2,9 @@
 
 import pytest
 
-from reid.model import MuvaConfig, build_muva, count_parameters
+from reid.model.configs import MuvaConfig
+from reid.model.muva import build_muva
+from reid.model.parameters import count_parameters
 
 RMP_LAYER = 2_479_616
 

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from reid.masks.store import write_masks
-from reid.model import MuvaConfig
+from reid.model.configs import MuvaConfig
 from reid.utils.images import write_image
 
 TINY_CLIP = {

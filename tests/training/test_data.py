@@ -7,7 +7,7 @@ from reid.data.loading import Augment, Preprocess, TrainingSet
 from reid.errors import ArtifactError
 from reid.masks.grid import PatchGrid
 from reid.masks.store import write_masks
-from reid.model import build_muva
+from reid.model.muva import build_muva
 from reid.training.config import TrainConfig
 from reid.training.data import load_training_data
 from reid.training.distributed import Dist

@@ -13,8 +13,8 @@ import torch
 
 import reid.training.stage2 as stage2_module
 from reid.errors import ArtifactError
-from reid.model import build_muva
 from reid.model.checkpoint import read_checkpoint
+from reid.model.muva import build_muva
 from reid.training.data import load_training_data
 from reid.training.distributed import Dist
 from reid.training.guards import TrainingDiverged

@@ -10,8 +10,8 @@ import torch
 
 import reid.training.state as state_module
 from reid.errors import ArtifactError, ConfigError, ReidError
-from reid.model import build_muva, save_checkpoint
-from reid.model.checkpoint import load_checkpoint
+from reid.model.checkpoint import load_checkpoint, save_checkpoint
+from reid.model.muva import build_muva
 from reid.training.state import STATE_FILE, load_state, save_state
 from tests.training.helpers import tiny_config
 

@@ -40,7 +40,11 @@ def build_expert(name: str, params: dict[str, Any] | None = None, local_rank: in
 
         return PoseExpert(PoseConfig(**params))
     if name == "cogvlm":
-        from reid.grounding.experts.cogvlm import CogVLMConfig, CogVLMExpert, load_cogvlm
+        from reid.grounding.experts.cogvlm import (
+            CogVLMConfig,
+            CogVLMExpert,
+            load_cogvlm,
+        )
 
         config = CogVLMConfig(**params)
         device = _device(config.device, local_rank)
