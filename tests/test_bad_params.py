@@ -132,6 +132,25 @@ def test_both_shipped_configurations_are_valid():
     assert load_config(REPO / "configs/paper.yaml").model.backbone == "ViT-B-16"
 
 
+def test_no_key_of_the_tree_has_a_default():
+    """params.yaml decides every run: a key left out is an error, never a library default."""
+    from pydantic import BaseModel
+
+    from reid.config.schema import PipelineConfig
+
+    def keys(model: type[BaseModel], prefix: str = "") -> dict[str, bool]:
+        found = {}
+        for name, field in model.model_fields.items():
+            found[prefix + name] = field.is_required()
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                found |= keys(field.annotation, f"{prefix}{name}.")
+        return found
+
+    tree = keys(PipelineConfig)
+    assert {"grounding.cogvlm.model", "model.rmp.heads", "train.augment.flip"} <= set(tree)  # nested too
+    assert [key for key, required in tree.items() if not required] == []
+
+
 # --- checks that need the machine or the data ---------------------------------------------
 
 @pytest.fixture

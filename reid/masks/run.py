@@ -21,7 +21,7 @@ from reid.masks.report import (
     truth_boxes,
 )
 from reid.masks.store import write_masks
-from reid.masks.voting import stripe_boxes, vote
+from reid.masks.voting import equal_thirds_masks, stripe_boxes, vote
 
 MODES = ("calibrated", "stripes")
 
@@ -53,8 +53,12 @@ def run_calibrate(
     image_ids = train["image_id"].to_list()
     raw = collect_boxes(store, image_ids, PARTS, calibration.choose)
     calibrated = calibrate(raw, calibration)
-    final = stripe_boxes(len(image_ids), EQUAL_THIRDS, PARTS) if masks.mode == "stripes" else calibrated.boxes
-    votes = vote(final, grid, masks.rule, masks.coverage)
+    if masks.mode == "stripes":  # the one equal-thirds definition, whatever masks.rule says
+        final = stripe_boxes(len(image_ids), EQUAL_THIRDS, PARTS)
+        votes = np.broadcast_to(equal_thirds_masks(grid, PARTS), (len(image_ids), len(PARTS), grid.rows * grid.cols))
+    else:
+        final = calibrated.boxes
+        votes = vote(final, grid, masks.rule, masks.coverage)
 
     out_dir = Path(out_dir)
     meta = {"rows": grid.rows, "cols": grid.cols, "parts": list(PARTS), "grid": asdict(grid), "mode": masks.mode}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 import torch
 
 from reid.masks.calibration import CalibrationConfig
@@ -79,13 +80,15 @@ def test_stripes_mode_ignores_the_boxes(tmp_path: Path) -> None:
     assert "iou_stripes" in json.loads((tmp_path / "metrics.json").read_text())
 
 
-def test_stripes_mode_writes_the_model_s_stripe_attention_masks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rule", ["centre", "coverage"])
+def test_stripes_mode_writes_the_model_s_stripe_attention_masks(tmp_path: Path, rule: str) -> None:
+    """One equal-thirds definition: masks.rule does not move the stripes (coverage alone would give 5/5/5)."""
     from reid.model.attention_mask import stripe_part_masks
 
     boxes, train = _inputs(tmp_path)
     grid = PatchGrid()
     run_calibrate(boxes, train, tmp_path / "masks", tmp_path / "plots", tmp_path / "metrics.json",
-                  CalibrationConfig(), MaskConfig(mode="stripes"), grid)
+                  CalibrationConfig(), MaskConfig(mode="stripes", rule=rule), grid)
     _, masks, _ = read_masks(tmp_path / "masks" / "masks.parquet")
     stripes = stripe_part_masks(grid)  # what `model.part_attention: stripes` attends with
     assert all(torch.equal(m, stripes) for m in masks)

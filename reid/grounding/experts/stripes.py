@@ -9,15 +9,14 @@ from typing import Any
 from reid.grounding.answer_format import format_boxes
 from reid.grounding.experts.base import GroundItem
 from reid.grounding.parts import PARTS, PartResult
+from reid.masks.voting import EQUAL_THIRDS
 
 
 @dataclass(frozen=True)
 class StripesConfig:
     """Vertical window [top, bottom] per part as fractions of the image height."""
 
-    windows: dict[str, tuple[float, float]] = field(
-        default_factory=lambda: {"head": (0.0, 1 / 3), "upper": (1 / 3, 2 / 3), "legs": (2 / 3, 1.0)}
-    )
+    windows: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(EQUAL_THIRDS))
 
     def __post_init__(self) -> None:
         if set(self.windows) != set(PARTS):
