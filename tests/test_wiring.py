@@ -110,6 +110,9 @@ def test_every_code_dependency_exists():
     for name, entry in DVC.items():
         for dep in filter(is_code, entry["deps"]):
             assert (ROOT / dep).exists(), f"dvc.yaml stage {name}: dependency {dep} does not exist"
+            files = [ROOT / dep] if (ROOT / dep).is_file() else (ROOT / dep).rglob("*.py")
+            empty = [f for f in files if f.stat().st_size == 0]
+            assert not empty, f"DVC warns on every command about an empty dependency: {empty}"
 
 
 def test_closure_sees_lazy_and_package_imports(tmp_path):
