@@ -34,7 +34,9 @@ def both(qf, gf, q_pids, g_pids, q_cams, g_cams, chunk_size=2, max_rank=10):
 def assert_identical(a, b) -> None:
     assert a.mAP == b.mAP
     np.testing.assert_array_equal(a.cmc, b.cmc)
+    assert a.mINP == b.mINP
     np.testing.assert_array_equal(a.ap, b.ap)  # NaN (skipped) compares equal here
+    np.testing.assert_array_equal(a.inp, b.inp)
     np.testing.assert_array_equal(a.first_hit, b.first_hit)
     assert (a.num_valid, a.num_skipped) == (b.num_valid, b.num_skipped)
 
@@ -45,12 +47,13 @@ def assert_identical(a, b) -> None:
 #   pid     1   3   1   2   0   1      (0 = distractor)
 #   cam     0   1   1   0   2   2
 # q0 (pid 1, cam 0): g0 same pid + same cam -> removed, though it is ranked first.
-#   kept: g1 g2* g3 g4 g5*  -> hits at 2, 5: AP = (1/2 + 2/5) / 2 = 0.45, first hit rank 2
+#   kept: g1 g2* g3 g4 g5*  -> hits at 2, 5: AP = (1/2 + 2/5) / 2 = 0.45, first hit rank 2,
+#   INP = 2 matches / rank 5 of the last = 0.4
 # q1 (pid 2, cam 1): g5 g4 g3* g2 g1 g0 -> hit at 3 (the distractor g4 counts as a negative):
-#   AP = 1/3, first hit rank 3
+#   AP = 1/3, first hit rank 3, INP = 1/3
 # q2 (pid 5): no pid-5 gallery item -> skipped.
 # q3 (pid 3, cam 1): the only pid-3 item g1 is also camera 1 -> removed -> skipped.
-# mAP = (0.45 + 1/3) / 2 = 0.391666..., CMC = 0, 0.5, 1, 1, ...
+# mAP = (0.45 + 1/3) / 2 = 0.391666..., mINP = (0.4 + 1/3) / 2 = 0.3666..., CMC = 0, 0.5, 1, 1, ...
 HAND_QUERY = on_circle([0, 180, 90, 90])
 HAND_GALLERY = on_circle([0, 30, 60, 90, 120, 150])
 HAND_IDS = ([1, 2, 5, 3], [1, 3, 1, 2, 0, 1], [0, 1, 0, 1], [0, 1, 1, 0, 2, 2])
@@ -63,6 +66,8 @@ def test_hand_computed_map_and_cmc(chunk_size: int) -> None:
     assert m.ap[0] == pytest.approx(0.45) and m.ap[1] == pytest.approx(1 / 3)
     assert np.isnan(m.ap[2:]).all()
     assert m.mAP == pytest.approx((0.45 + 1 / 3) / 2)
+    assert m.inp[0] == pytest.approx(0.4) and m.inp[1] == pytest.approx(1 / 3) and np.isnan(m.inp[2:]).all()
+    assert m.mINP == pytest.approx((0.4 + 1 / 3) / 2)
     np.testing.assert_allclose(m.cmc, [0, 0.5, 1, 1, 1, 1, 1, 1, 1, 1])
     assert (m.rank1, m.rank5, m.rank10) == (0.0, 1.0, 1.0)
     assert (m.num_valid, m.num_skipped) == (2, 2)
@@ -70,7 +75,7 @@ def test_hand_computed_map_and_cmc(chunk_size: int) -> None:
 
 def test_summary_and_rank_bounds() -> None:
     m = both(HAND_QUERY, HAND_GALLERY, *HAND_IDS, max_rank=5)
-    assert m.summary() == {"mAP": m.mAP, "rank1": 0.0, "rank5": 1.0, "num_valid": 2, "num_skipped": 2}
+    assert m.summary() == {"mAP": m.mAP, "rank1": 0.0, "rank5": 1.0, "mINP": m.mINP, "num_valid": 2, "num_skipped": 2}
     with pytest.raises(ValueError, match="max_rank >= 10"):
         m.rank10
 

@@ -5,18 +5,21 @@ features, 2 − 2·cos. For each query, gallery items with the same pid *and* th
 are removed, and so are junk items (pid −1, normally dropped at ingest); pid 0 distractors
 stay as negatives. Queries left without a true match are skipped and counted.
 CMC(k) = fraction of valid queries with a true match in the top k; AP = mean precision at
-the true matches' positions; mAP = mean AP over valid queries.
+the true matches' positions; mAP = mean AP over valid queries. INP = (number of true matches)
+/ (1-based rank of the last one), mINP = mean INP over valid queries (Ye et al., TPAMI 2021,
+as torchreid and fast-reid compute it): how far down the list the hardest match sits.
 
 Ties in distance are broken by gallery index (what a stable sort does), so every ranking is
 deterministic, and AP and mAP are summed with `math.fsum` (correctly rounded, independent
 of order): `evaluate_features` and the full-sort `evaluate_reference` therefore agree bit
-for bit on the same distances.
+for bit on the same distances. `evaluate_distances` ranks any distances handed over one
+query chunk at a time (the re-ranked ones of `rerank.py`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +33,7 @@ DEFAULT_CHUNK_SIZE = 128
 
 Features = torch.Tensor | np.ndarray
 Ids = torch.Tensor | np.ndarray | Sequence[int]
+DistanceChunks = Callable[[int, int], torch.Tensor]  # (start, stop) -> [stop - start, Ng] float32 distances
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,11 +45,13 @@ class ReIDMetrics:
     """
 
     mAP: float
+    mINP: float
     cmc: np.ndarray  # [max_rank] float64; cmc[k-1] = fraction of valid queries matched within the top k
     num_valid: int
     num_skipped: int
     ap: np.ndarray  # [Nq] float64 average precision per query; NaN where skipped
     first_hit: np.ndarray  # [Nq] int64 0-based rank of the first true match; -1 where skipped
+    inp: np.ndarray  # [Nq] float64 inverse negative penalty per query; NaN where skipped
 
     def rank(self, k: int) -> float:
         """CMC at rank k (Rank-1 = ``rank(1)``)."""
@@ -66,9 +72,10 @@ class ReIDMetrics:
         return self.rank(10)
 
     def summary(self) -> dict[str, float | int]:
-        """What a metrics file records: mAP, Rank-1/5/10 (those within max_rank), query counts."""
+        """What a metrics file records: mAP, Rank-1/5/10 (those within max_rank), mINP, query counts."""
         out: dict[str, float | int] = {"mAP": self.mAP}
         out.update({f"rank{k}": self.rank(k) for k in (1, 5, 10) if k <= len(self.cmc)})
+        out["mINP"] = self.mINP
         out.update(num_valid=self.num_valid, num_skipped=self.num_skipped)
         return out
 
@@ -83,42 +90,67 @@ def evaluate_features(
     max_rank: int = 50,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> ReIDMetrics:
-    """Market-1501 mAP and CMC (up to `max_rank`) without ever holding the full distance matrix.
+    """Market-1501 mAP, mINP and CMC (up to `max_rank`) without ever holding the full distance matrix.
 
     query_feats [Nq, D] and gallery_feats [Ng, D] are L2-normalised rows (tensors or arrays);
     computation runs in float32 on the features' device (CUDA when they live there).
     Queries are processed `chunk_size` at a time; memory beyond the features is about
     20 bytes × chunk_size × Ng (210 MB for MSMT17's 82,161-image gallery at the default).
-
-    No sort of the gallery is needed: a true match's rank is the number of remaining gallery
-    items that come before it, counted per chunk with one `searchsorted` of every item
-    against the query's few true matches.
     """
-    if max_rank < 1 or chunk_size < 1:
-        raise ValueError(f"max_rank and chunk_size must be >= 1, got {max_rank} and {chunk_size}")
     query, gallery = _as_features(query_feats, "query_feats"), _as_features(gallery_feats, "gallery_feats")
     if query.shape[1] != gallery.shape[1] or query.device != gallery.device:
         raise ValueError(
             f"query features {tuple(query.shape)} on {query.device} and gallery features "
             f"{tuple(gallery.shape)} on {gallery.device} must share feature dimension and device"
         )
-    q_pids, q_cams = _as_ids(query_pids, len(query), "query_pids"), _as_ids(query_cams, len(query), "query_cams")
-    g_pids, g_cams = _as_ids(gallery_pids, len(gallery), "gallery_pids"), _as_ids(
-        gallery_cams, len(gallery), "gallery_cams"
+    return evaluate_distances(
+        lambda start, stop: _distances(query[start:stop], gallery), len(query), len(gallery),
+        query_pids, gallery_pids, query_cams, gallery_cams, max_rank, chunk_size, gallery.device,
     )
-    device = gallery.device
-    num_query = len(query)
+
+
+def evaluate_distances(
+    distances: DistanceChunks,
+    num_query: int,
+    num_gallery: int,
+    query_pids: Ids,
+    gallery_pids: Ids,
+    query_cams: Ids,
+    gallery_cams: Ids,
+    max_rank: int = 50,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    device: torch.device | str = "cpu",
+) -> ReIDMetrics:
+    """The metrics of `evaluate_features` from distances produced one query chunk at a time.
+
+    `distances(start, stop)` returns the [stop − start, Ng] non-negative float32 distances of
+    queries start..stop−1 on `device` (it may be overwritten). No sort of the gallery is
+    needed: a true match's rank is the number of remaining gallery items that come before it,
+    counted per chunk with one `searchsorted` of every item against the query's few true
+    matches; the last match's rank gives INP.
+    """
+    if max_rank < 1 or chunk_size < 1:
+        raise ValueError(f"max_rank and chunk_size must be >= 1, got {max_rank} and {chunk_size}")
+    device = torch.device(device)
+    q_pids, q_cams = _as_ids(query_pids, num_query, "query_pids"), _as_ids(query_cams, num_query, "query_cams")
+    g_pids, g_cams = _as_ids(gallery_pids, num_gallery, "gallery_pids"), _as_ids(
+        gallery_cams, num_gallery, "gallery_cams"
+    )
     match_q, match_g, removed_q, removed_g = _protocol_pairs(q_pids, g_pids, q_cams, g_cams)
     num_matches = np.bincount(match_q, minlength=num_query)
     match_slot = np.arange(len(match_q)) - (np.cumsum(num_matches) - num_matches)[match_q]
     junk_cols = torch.from_numpy(np.flatnonzero(g_pids == JUNK_PID)).to(device)
 
     ap = np.full(num_query, np.nan)
+    inp = np.full(num_query, np.nan)
     first_hit = np.full(num_query, -1, dtype=np.int64)
     starts = range(0, num_query, chunk_size)
     for start in progress(starts, desc=f"ranking {num_query} queries", total=len(starts), unit="chunk"):
         stop = min(start + chunk_size, num_query)
-        dist = _distances(query[start:stop], gallery)
+        dist = distances(start, stop)
+        if dist.shape != (stop - start, num_gallery) or dist.dtype != torch.float32 or dist.device != device:
+            raise ValueError(f"distances({start}, {stop}) gave a {dist.dtype} {tuple(dist.shape)} tensor on "
+                             f"{dist.device}; expected float32 ({stop - start}, {num_gallery}) on {device}")
         dist.index_fill_(1, junk_cols, math.inf)
         lo, hi = np.searchsorted(removed_q, [start, stop])
         dist[_on(removed_q[lo:hi] - start, device), _on(removed_g[lo:hi], device)] = math.inf
@@ -136,8 +168,9 @@ def evaluate_features(
         for row, (m, terms) in enumerate(zip(counts.tolist(), precision.tolist())):
             if m:
                 ap[start + row] = math.fsum(terms) / m
+                inp[start + row] = m / (ranks[row, m - 1] + 1)
                 first_hit[start + row] = ranks[row, 0]
-    return _summarise(ap, first_hit, max_rank)
+    return _summarise(ap, inp, first_hit, max_rank)
 
 
 def pairwise_distances(
@@ -164,7 +197,8 @@ def evaluate_reference(
     gallery_cams: Ids,
     max_rank: int = 50,
 ) -> ReIDMetrics:
-    """Ground truth for tests and benchmarks, not for production: torchreid's `eval_market1501`.
+    """Ground truth for tests and benchmarks, not for production: torchreid's `eval_market1501`
+    (mINP included).
 
     A full argsort of distmat [Nq, Ng] and a per-query loop: 12 bytes per query × gallery
     pair (11.5 GB at MSMT17 scale). The stable sort breaks ties by gallery index, the rule
@@ -177,6 +211,7 @@ def evaluate_reference(
     )
     indices = np.argsort(distmat, axis=1, kind="stable")  # [Nq, Ng]
     ap = np.full(num_query, np.nan)
+    inp = np.full(num_query, np.nan)
     first_hit = np.full(num_query, -1, dtype=np.int64)
     for q in range(num_query):
         pids, cams = g_pids[indices[q]], g_cams[indices[q]]
@@ -184,8 +219,9 @@ def evaluate_reference(
         hits = np.flatnonzero(pids[~remove] == q_pids[q])  # 0-based positions of the true matches
         if hits.size:
             ap[q] = math.fsum((np.arange(1, hits.size + 1) / (hits + 1)).tolist()) / hits.size
+            inp[q] = hits.size / (hits[-1] + 1)
             first_hit[q] = hits[0]
-    return _summarise(ap, first_hit, max_rank)
+    return _summarise(ap, inp, first_hit, max_rank)
 
 
 def _distances(query: torch.Tensor, gallery: torch.Tensor) -> torch.Tensor:
@@ -238,8 +274,8 @@ def _protocol_pairs(
     return pair_q[match], pair_g[match], pair_q[same_cam], pair_g[same_cam]
 
 
-def _summarise(ap: np.ndarray, first_hit: np.ndarray, max_rank: int) -> ReIDMetrics:
-    """Collect per-query AP [Nq] and first-hit ranks [Nq] into mAP and CMC over the valid queries."""
+def _summarise(ap: np.ndarray, inp: np.ndarray, first_hit: np.ndarray, max_rank: int) -> ReIDMetrics:
+    """Collect per-query AP, INP and first-hit ranks [Nq] into mAP, mINP and CMC over the valid queries."""
     valid = first_hit >= 0
     num_valid = int(valid.sum())
     if num_valid == 0:
@@ -250,11 +286,13 @@ def _summarise(ap: np.ndarray, first_hit: np.ndarray, max_rank: int) -> ReIDMetr
     hits_at = np.bincount(np.minimum(first_hit[valid], max_rank), minlength=max_rank + 1)[:max_rank]
     return ReIDMetrics(
         mAP=math.fsum(ap[valid].tolist()) / num_valid,
+        mINP=math.fsum(inp[valid].tolist()) / num_valid,
         cmc=np.cumsum(hits_at) / num_valid,
         num_valid=num_valid,
         num_skipped=len(ap) - num_valid,
         ap=ap,
         first_hit=first_hit,
+        inp=inp,
     )
 
 
