@@ -12,7 +12,15 @@ import polars as pl
 import pytest
 import torch.multiprocessing as mp
 
-from reid.grounding.contact_sheet import COLOURS
+from reid.grounding.contact_sheet import (
+    COLOURS,
+    LEGEND_H,
+    NOTE_H,
+    NOTE_LINES,
+    PAD,
+    TILE_H,
+    TITLE_H,
+)
 from reid.grounding.experts import build_expert
 from reid.grounding.store import GroundingStore, expert_tag
 from reid.utils.images import read_image
@@ -33,9 +41,10 @@ def test_uninterrupted_run_outputs_and_contact_sheet(tmp_path, reference):
     assert {"width", "height", "expert", "version", "seconds", "message"} <= set(reference.columns)
     run(two_datasets(tmp_path), tmp_path, build_expert("stripes"))
     sheet = read_image(tmp_path / "sheet.png")
-    assert sheet.shape == (2 * 256, 8 * 128, 3)  # 13 images → 2 rows of 8 tiles
-    assert tuple(sheet[40, 0]) == COLOURS["head"] and tuple(sheet[200, 0]) == COLOURS["legs"]
-    assert tuple(sheet[300, 7 * 128 + 60]) == (255, 255, 255)  # padding tiles are blank
+    row = TILE_H + NOTE_LINES * NOTE_H  # a 32 x 64 crop at TILE_H = 256 is 128 wide, its caption lines below
+    assert sheet.shape == (TITLE_H + 2 * row + PAD + LEGEND_H, 8 * 128 + 7 * PAD, 3)  # 13 images → rows of 8, 5
+    assert tuple(sheet[TITLE_H + 40, 0]) == COLOURS["head"] and tuple(sheet[TITLE_H + 200, 0]) == COLOURS["legs"]
+    assert (sheet[TITLE_H + row + PAD:-LEGEND_H, 5 * (128 + PAD):] == 255).all()  # the short row is padded white
 
 
 def test_resume_after_interruption_never_regrounds(tmp_path, reference):
