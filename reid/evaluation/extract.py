@@ -69,11 +69,19 @@ def extract(
     masks = torch.empty(len(paths), len(config.parts), config.num_patches, dtype=torch.bool) if with_masks else None
     with torch.inference_mode():
         for images, index in progress(loader, desc=desc, total=len(loader), unit="batch"):
-            with autocast(device):
-                out = encoder.features(images.to(device, non_blocking=True))
-            features[index] = F.normalize(out.features_bn.float(), dim=-1).cpu()
+            batch = encode_batch(encoder, images, device, with_masks)
+            features[index] = batch.features
             if masks is not None:
-                masks[index] = gate_predicted_masks(out.mask_logits[-1], config.rmp.threshold).cpu()
+                masks[index] = batch.part_masks
+    return Extraction(features, masks)
+
+
+def encode_batch(encoder: ReidEncoder, images: torch.Tensor, device: torch.device, with_masks: bool) -> Extraction:
+    """One forward pass of preprocessed images [B, 3, H, W] (call under `torch.inference_mode`)."""
+    with autocast(device):
+        out = encoder.features(images.to(device, non_blocking=True))
+    features = F.normalize(out.features_bn.float(), dim=-1).cpu()
+    masks = gate_predicted_masks(out.mask_logits[-1], encoder.config.rmp.threshold).cpu() if with_masks else None
     return Extraction(features, masks)
 
 

@@ -1,0 +1,148 @@
+"""A trained model from Python: `reid.load_model("models/muva.pt").embed(images)`.
+
+The checkpoint alone rebuilds the encoder (its config holds the architecture, input size and
+pixel mean/std); images go through the evaluate stage's own preprocessing (`Preprocess`)
+and forward pass (`encode_batch`), so `embed` returns exactly the features evaluation ranks.
+
+Images may be file paths, numpy arrays (H×W×3 uint8, RGB order) or PIL images, one or a
+list of them (or a 4-D uint8 array [N, H, W, 3]); they may have any size.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from reid.data.loading import Preprocess
+from reid.errors import InputError
+from reid.evaluation.extract import Extraction, encode_batch, predicts_masks
+from reid.model.checkpoint import load_for_inference, reason_of
+from reid.model.configs import MuvaConfig
+from reid.model.muva import ReidEncoder
+from reid.utils.device import resolve_device
+from reid.utils.images import ImageError, read_image
+from reid.utils.progress import progress
+
+ImageLike = Union[str, os.PathLike, np.ndarray, Image.Image]
+Images = Union[ImageLike, Sequence[ImageLike]]
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> Encoder:
+    """The encoder in the MUVA checkpoint `path` (nothing else is read), on `device`.
+
+    `device`: "cpu", "cuda", "cuda:1", a torch device, or None for CUDA when available, else CPU.
+    A missing or unreadable file is an `InputError` (a `ReidError`: one line, fixable).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such model file (a checkpoint such as models/muva.pt)")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    try:
+        module = load_for_inference(path, device)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+        raise InputError(f"{path}: not a readable MUVA checkpoint ({reason_of(exc)})") from None
+    return Encoder(module, device)
+
+
+def as_rgb(image: ImageLike) -> np.ndarray:
+    """One image as the RGB uint8 array [H, W, 3] that `Preprocess` takes; `InputError` if it is not one."""
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            return read_image(image)
+        except ImageError as exc:
+            raise InputError(f"{exc}: not an image") from None
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError(f"an image array must be H×W×3 uint8 RGB, got shape {image.shape} of {image.dtype}")
+        return image
+    raise InputError(f"cannot read an image from a {type(image).__name__}: give a path, a numpy array or a PIL image")
+
+
+def as_list(images: Images) -> list[ImageLike]:
+    """A list of single images from one image, a sequence of them or a 4-D array [N, H, W, 3]."""
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        return [images]
+    if isinstance(images, np.ndarray):
+        return list(images) if images.ndim == 4 else [images]
+    return list(images)
+
+
+class _ImageInputs(Dataset):
+    """Mixed inputs, preprocessed: (image [3, H, W], index)."""
+
+    def __init__(self, images: list[ImageLike], preprocess: Preprocess) -> None:
+        self.images, self.preprocess = images, preprocess
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.preprocess(as_rgb(self.images[index])), index
+
+
+class Encoder:
+    """A trained MUVA image encoder: retrieval features and (AM-MSA models) predicted part masks."""
+
+    def __init__(self, module: ReidEncoder, device: torch.device) -> None:
+        self.module, self.device = module.to(device).eval(), device
+        self.preprocess = Preprocess.for_model(module.config)
+
+    @property
+    def config(self) -> MuvaConfig:
+        return self.module.config
+
+    @property
+    def feature_dim(self) -> int:
+        """D of `embed`: (1 + parts) × embed_dim."""
+        return self.config.feature_dim
+
+    @property
+    def predicts_masks(self) -> bool:
+        return predicts_masks(self.config)
+
+    def embed(self, images: Images, batch_size: int = 64, workers: int = 0) -> np.ndarray:
+        """L2-normalised BNNeck features [N, D] float32, in input order."""
+        items = as_list(images)
+        out = np.empty((len(items), self.feature_dim), np.float32)
+        for index, batch in self.batches(items, batch_size, workers):
+            out[index] = batch.features.numpy()
+        return out
+
+    def part_masks(self, images: Images, batch_size: int = 64, workers: int = 0) -> np.ndarray:
+        """Predicted part masks [N, P, rows, cols] bool on the patch grid (parts in `config.parts`
+        order, rows top to bottom): the last layer's RMP, sigmoid(M_L) > rmp.threshold."""
+        if not self.predicts_masks:
+            raise InputError(f"this model predicts no part masks (parts={list(self.config.parts)}, "
+                             f"part_attention='{self.config.part_attention}')")
+        items = as_list(images)
+        rows, cols = self.config.patch_grid
+        out = np.empty((len(items), len(self.config.parts), rows, cols), bool)
+        for index, batch in self.batches(items, batch_size, workers, with_masks=True):
+            out[index] = batch.part_masks.view(len(index), -1, rows, cols).numpy()
+        return out
+
+    def batches(
+        self, items: list[ImageLike], batch_size: int, workers: int = 0, with_masks: bool = False,
+        desc: str = "embedding",
+    ) -> Iterator[tuple[np.ndarray, Extraction]]:
+        """(input indices, their features and masks) per batch of `batch_size`, in input order."""
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        loader = DataLoader(_ImageInputs(items, self.preprocess), batch_size=batch_size, num_workers=workers,
+                            pin_memory=self.device.type == "cuda")
+        for images, index in progress(loader, desc=desc, total=len(loader), unit="batch"):
+            with torch.inference_mode():
+                batch = encode_batch(self.module, images, self.device, with_masks)
+            yield index.numpy(), batch
