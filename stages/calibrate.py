@@ -12,6 +12,7 @@ from stages.wiring import Stage
 
 def body(params: StageParams, io: Stage) -> None:
     calibration = params.calibration.plain()
+    sheet_images = calibration.pop("sheet_images")  # the picture's, not the algorithm's
     calibration["quantiles"] = tuple(calibration["quantiles"])
     with building("calibration"):
         calibration = CalibrationConfig(**calibration)
@@ -28,6 +29,7 @@ def body(params: StageParams, io: Stage) -> None:
         calibration=calibration,
         masks=masks,
         grid=PatchGrid(height, width, patch, patch),
+        sheet_images=sheet_images,
     )
 
 

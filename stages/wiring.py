@@ -56,6 +56,7 @@ STAGES: dict[str, Stage] = {
             "masks": "data/masks",
             "plot": "plots/calibration/box_heights.png",
             "plot_data": "plots/calibration/box_heights.csv",
+            "sheet": "plots/calibration/contact_sheet.png",
             "metrics": "metrics/calibration.json",
         },
     ),

@@ -159,6 +159,7 @@ class Calibration(Section):
     quantiles: Annotated[list[Fraction], Field(min_length=2, max_length=2)]
     min_good: PosInt
     stripe_windows: dict[Part, Window] | None
+    sheet_images: NonNegInt
 
     @model_validator(mode="after")
     def _quantiles(self) -> Calibration:

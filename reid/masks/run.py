@@ -20,6 +20,7 @@ from reid.masks.report import (
     replacement_counts,
     truth_boxes,
 )
+from reid.masks.sheet import calibration_sheet
 from reid.masks.store import write_masks
 from reid.masks.voting import equal_thirds_masks, stripe_boxes, vote
 
@@ -46,8 +47,13 @@ def run_calibrate(
     calibration: CalibrationConfig,
     masks: MaskConfig,
     grid: PatchGrid,
+    sheet_images: int = 12,
 ) -> dict:
-    """Calibrate the boxes of the protocol's training images and vote them onto `grid`."""
+    """Calibrate the boxes of the protocol's training images and vote them onto `grid`.
+
+    plots_dir receives the Fig. 5 histograms (`box_heights.png`, `.csv`) and `contact_sheet.png`:
+    `sheet_images` images with their raw and calibrated boxes side by side.
+    """
     train = pl.read_parquet(train_path)
     store = pl.read_parquet(boxes_path)
     image_ids = train["image_id"].to_list()
@@ -69,6 +75,8 @@ def run_calibrate(
     Path(plots_dir).mkdir(parents=True, exist_ok=True)
     hist.write_csv(Path(plots_dir) / "box_heights.csv")
     plot_height_histograms(hist, PARTS, calibrated, Path(plots_dir) / "box_heights.png")
+    calibration_sheet(train["path"].to_list(), raw, calibrated, Path(plots_dir) / "contact_sheet.png", sheet_images,
+                      _setting(calibration, masks))
 
     counts = replacement_counts(calibrated, PARTS)
     truth = truth_boxes(train, PARTS)
@@ -96,6 +104,12 @@ def run_calibrate(
     Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
     Path(metrics_path).write_text(json.dumps(metrics, indent=2) + "\n")
     return report
+
+
+def _setting(calibration: CalibrationConfig, masks: MaskConfig) -> str:
+    """How the sheet's boxes were calibrated, and whether the masks follow them."""
+    setting = f"{calibration.rule} rule, {calibration.choose} box" if calibration.enabled else "disabled"
+    return setting + ("; masks.mode stripes: the masks ignore these boxes" if masks.mode == "stripes" else "")
 
 
 def _write_boxes(path: Path, image_ids: list[str], boxes: np.ndarray, reason: np.ndarray) -> None:

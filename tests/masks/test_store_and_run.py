@@ -10,10 +10,13 @@ import polars as pl
 import pytest
 import torch
 
+from reid.grounding.contact_sheet import LEGEND_H, NOTE_H, NOTE_LINES, TILE_H, TITLE_H
 from reid.masks.calibration import CalibrationConfig
 from reid.masks.grid import PatchGrid
 from reid.masks.run import MaskConfig, run_calibrate
+from reid.masks.sheet import HEADER_H, PAIR_GAP
 from reid.masks.store import read_masks, write_masks
+from reid.utils.images import read_image, write_image
 
 PARTS = ("head", "upper", "legs")
 TRUE = {"head": [0.3, 0.02, 0.7, 0.18], "upper": [0.2, 0.18, 0.8, 0.55], "legs": [0.25, 0.55, 0.75, 0.98]}
@@ -33,6 +36,8 @@ def _inputs(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
     ds = tmp_path / "DS"
     ds.mkdir()
     ids = [f"DS/img{i:02d}.jpg" for i in range(n)]
+    for i in range(n):
+        write_image(ds / f"img{i:02d}.jpg", np.full((128, 64, 3), 100, np.uint8))
     train = pl.DataFrame({
         "image_id": ids, "path": [str(ds / f"img{i:02d}.jpg") for i in range(n)],
         "relpath": [f"img{i:02d}.jpg" for i in range(n)], "synthetic": [True] * n,
@@ -55,7 +60,7 @@ def _inputs(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
 def test_run_calibrate_writes_masks_report_plot_and_metrics(tmp_path: Path) -> None:
     boxes, train = _inputs(tmp_path)
     report = run_calibrate(boxes, train, tmp_path / "masks", tmp_path / "plots", tmp_path / "metrics.json",
-                           CalibrationConfig(), MaskConfig(), PatchGrid())
+                           CalibrationConfig(), MaskConfig(), PatchGrid(), sheet_images=8)
     assert report["counts"]["head"] == {"kept": 36, "too_large": 4}
     ids, masks, _ = read_masks(tmp_path / "masks" / "masks.parquet")
     assert len(ids) == 40 and masks.shape == (40, 3, 128)
@@ -69,6 +74,8 @@ def test_run_calibrate_writes_masks_report_plot_and_metrics(tmp_path: Path) -> N
     assert (tmp_path / "plots" / "box_heights.png").stat().st_size > 0
     hist = pl.read_csv(tmp_path / "plots" / "box_heights.csv")
     assert hist["head_before"].sum() == 40 and hist["head_after"].sum() == 40
+    sheet = read_image(tmp_path / "plots" / "contact_sheet.png")  # 8 images: two rows of 4 raw | calibrated pairs
+    assert sheet.shape[0] == TITLE_H + 2 * (HEADER_H + TILE_H + NOTE_LINES * NOTE_H) + PAIR_GAP + LEGEND_H
 
 
 def test_stripes_mode_ignores_the_boxes(tmp_path: Path) -> None:
