@@ -5,11 +5,9 @@ Several GPUs: `torchrun --nproc_per_node N -m stages.stage2`.
 
 from pathlib import Path
 
-from reid.config.checks import check_device, check_identities
+from reid.config.checks import check_device
 from reid.training.config import Stage2Config, TrainConfig
-from reid.training.data import load_training_data
-from reid.training.distributed import init_distributed, shutdown
-from reid.training.stage2 import run_stage2
+from reid.training.stage2 import train_stage2
 from stages.common import StageParams, building, run_stage
 from stages.wiring import Stage
 
@@ -20,13 +18,9 @@ def body(params: StageParams, io: Stage) -> None:
         train = TrainConfig.from_dict(params.train.plain())
     with building("stage2"):
         stage2 = Stage2Config.from_dict(params.stage2.plain())
-    data = load_training_data(io.inputs["train"], io.inputs["masks"])
-    check_identities(data.num_classes, train.ids_per_batch)
-    ctx = init_distributed(train.device)
     out = io.outputs
-    run_stage2(data, io.inputs["stage1"], train, stage2, out_checkpoint=out["model"], state_dir=out["state"],
-               live_dir=Path(out["metrics"]).parent, ctx=ctx)
-    shutdown(ctx)
+    train_stage2(train, stage2, io.inputs["train"], io.inputs["masks"], io.inputs["stage1"],
+                 out_checkpoint=out["model"], state_dir=out["state"], live_dir=Path(out["metrics"]).parent)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
 """What a person looks at after evaluation: CMC curves, a ranking sheet, predicted part masks.
 
 - CMC: `cmc/<TARGET>.csv` (`rank,cmc`, percent; a DVC plot) and `cmc.png` with every target.
-- Ranking sheet: per query, the query then its top-k gallery images after the protocol's
-  removals (same pid and camera, junk), true matches framed green, false ones red.
-- Part masks (paper Fig. 7): per image, the image then one tile per part with the patches
-  the model assigned to that part tinted in the part's colour, the rest dimmed.
+- Ranking sheet: titled with the model, target and mAP; per query (its pid and AP on the
+  left), the query then its top-k gallery images under their rank numbers, after the
+  protocol's removals (same pid and camera, junk), true matches framed green, false ones red.
+- Part masks (paper Fig. 7): under the column names, per image (captioned with its target
+  and pid) the image then one tile per part with the patches the model assigned to that
+  part tinted in the part's colour, the rest dimmed.
+
+Each ends in a legend of its colours.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,7 +28,14 @@ import polars as pl
 import torch
 
 from reid.evaluation.metrics import JUNK_PID, pairwise_distances
-from reid.grounding.contact_sheet import COLOURS
+from reid.grounding.contact_sheet import (
+    COLOURS,
+    NOTE_H,
+    Key,
+    framed_sheet,
+    put_text,
+    text_width,
+)
 from reid.masks.grid import PatchGrid
 from reid.utils.images import read_image, write_image
 
@@ -31,8 +43,12 @@ TILE_W, TILE_H = 64, 128  # the model's 1:2 input aspect
 FRAME = 4  # width of the coloured frame around a tile
 GAP = 12  # white space between the query and its matches, and before each mask sample
 ROW_GAP = 4  # white space between rows
-LABEL_W = 40  # minimum width of the left column of the part-mask figure naming the target
+HEADER_H = 18  # the line of rank numbers or part names above the tiles
+ROW_LABEL_W = 76  # the column of each ranking row's pid and AP
 GREEN, RED, GREY = (0, 170, 0), (220, 0, 0), (128, 128, 128)  # frames: true, false match; query
+DIM = 0.35  # brightness left to the patches outside a part's mask
+DIMMED = (45, 45, 45)  # legend swatch of a dimmed patch (mid-grey at DIM)
+RANKING_KEYS = [Key("query", GREY), Key("true match", GREEN), Key("false match", RED)]
 
 
 def write_cmc(cmc: Mapping[str, np.ndarray], csv_dir: str | os.PathLike, png_path: str | os.PathLike) -> None:
@@ -100,39 +116,62 @@ def ranking_sheet(
     ranked_paths: Sequence[Sequence[str | None]],
     matches: np.ndarray,
     out_path: str | os.PathLike,
+    pids: Sequence[int],
+    ap: Sequence[float],
+    title: str,
 ) -> np.ndarray:
-    """Write the sheet: one row per query (query tile, gap, its ranked gallery tiles framed
-    green = true match, red = false; None = nothing left to rank, blank). Returns the image."""
+    """Write the sheet: under `title` and the rank numbers, one row per query (its pid and AP
+    [fraction], the query tile, gap, its ranked gallery tiles framed green = true match, red =
+    false; None = nothing left to rank, blank), then the legend. Returns the image."""
     k = matches.shape[1]
-    rows = []
-    for query, ranked, hits in zip(query_paths, ranked_paths, matches, strict=True):
-        tiles = [_framed(_tile(query), GREY), _blank(GAP, TILE_H)]
+    header = [_blank(ROW_LABEL_W, HEADER_H), _caption("query", TILE_W, HEADER_H), _blank(GAP, HEADER_H)]
+    header += [_caption(str(rank), TILE_W, HEADER_H) for rank in range(1, k + 1)]
+    rows = [np.hstack(header)]
+    for query, ranked, hits, pid, score in zip(query_paths, ranked_paths, matches, pids, ap, strict=True):
+        tiles = [_row_label([f"pid {pid}", f"AP {100 * score:.1f}%"]), _framed(_tile(query), GREY), _blank(GAP, TILE_H)]
         for path, hit in zip(ranked, hits):
             tiles.append(_blank(TILE_W, TILE_H) if path is None else _framed(_tile(path), GREEN if hit else RED))
         tiles += [_blank(TILE_W, TILE_H)] * (k - len(ranked))
         rows.append(np.hstack(tiles))
-    sheet = _stack_rows(rows, width=TILE_W * (1 + k) + GAP)
+    body = np.vstack([rows[0], _stack_rows(rows[1:], width=rows[0].shape[1])])
+    sheet = framed_sheet(body, title, RANKING_KEYS)
     write_image(out_path, sheet)
     return sheet
 
 
+@dataclass(frozen=True)
+class MaskSamples:
+    """One target's images on the part-mask figure: paths, pids, predicted masks [n, P, Npatch] bool."""
+
+    paths: list[str]
+    pids: list[int]
+    masks: np.ndarray
+
+
 def part_mask_sheet(
-    samples: Mapping[str, tuple[Sequence[str], np.ndarray]],
+    samples: Mapping[str, MaskSamples],
     grid: PatchGrid,
     parts: Sequence[str],
     out_path: str | os.PathLike,
+    title: str,
 ) -> np.ndarray:
-    """Write the paper's Fig. 7: one row per target {target: (paths, masks [n, P, Npatch] bool)},
-    each image followed by one tile per part. Returns the image."""
-    rows = []
-    for target, (paths, masks) in samples.items():
-        tiles = [_label(target)]
-        for path, image_masks in zip(paths, masks, strict=True):
+    """Write the paper's Fig. 7 under `title` and the column names (image, then `parts`): one row
+    per target, each image followed by one tile per part and captioned with its target and pid,
+    then the legend. Returns the image."""
+    columns = max(len(s.paths) for s in samples.values())
+    block = [_caption(name, TILE_W, HEADER_H) for name in ("image", *parts)]
+    rows = [np.hstack([tile for _ in range(columns) for tile in (_blank(GAP, HEADER_H), *block)])]
+    for target, sample in samples.items():
+        tiles, captions = [], []
+        for path, pid, image_masks in zip(sample.paths, sample.pids, sample.masks, strict=True):
             rgb = _tile(path)
             overlays = [_overlay(rgb, mask, grid, COLOURS[part]) for part, mask in zip(parts, image_masks)]
             tiles += [_blank(GAP, TILE_H), rgb, *overlays]
-        rows.append(np.hstack(tiles))
-    sheet = _stack_rows(rows, width=max(r.shape[1] for r in rows))
+            captions += [_blank(GAP, NOTE_H), _caption(f"{target} pid {pid}", TILE_W * (1 + len(parts)), NOTE_H, left=True)]
+        rows.append(np.vstack([np.hstack(tiles), np.hstack(captions)]))
+    body = np.vstack([rows[0], _stack_rows(rows[1:], width=rows[0].shape[1])])
+    keys = [*(Key(f"{part} patches", COLOURS[part], "fill") for part in parts), Key("other patches", DIMMED, "fill")]
+    sheet = framed_sheet(body, title, keys)
     write_image(out_path, sheet)
     return sheet
 
@@ -152,12 +191,21 @@ def _blank(width: int, height: int) -> np.ndarray:
     return np.full((height, width, 3), 255, np.uint8)
 
 
-def _label(text: str) -> np.ndarray:
-    """A white tile naming the row, at least LABEL_W wide."""
-    (width, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-    tile = _blank(max(LABEL_W, width + 6), TILE_H)
-    cv2.putText(tile, text, (3, TILE_H // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+def _row_label(lines: Sequence[str]) -> np.ndarray:
+    """A white ROW_LABEL_W x TILE_H tile with `lines` one under the other, centred vertically."""
+    tile = _blank(ROW_LABEL_W, TILE_H)
+    top = TILE_H // 2 - (len(lines) * NOTE_H) // 2
+    for i, line in enumerate(lines):
+        put_text(tile, line, 2, top + (i + 1) * NOTE_H - 3)
     return tile
+
+
+def _caption(text: str, width: int, height: int, left: bool = False) -> np.ndarray:
+    """A white `width` x `height` band with `text` centred (or at the left), cut at the band's edge."""
+    band = _blank(width, height)
+    x = 2 if left else max(0, (width - text_width(text)) // 2)
+    put_text(band, text, x, height - 4)
+    return band
 
 
 def _overlay(tile: np.ndarray, mask: np.ndarray, grid: PatchGrid, colour: tuple[int, int, int]) -> np.ndarray:
@@ -165,7 +213,7 @@ def _overlay(tile: np.ndarray, mask: np.ndarray, grid: PatchGrid, colour: tuple[
     cells = np.asarray(mask, dtype=np.uint8).reshape(grid.rows, grid.cols)
     inside = cv2.resize(cells, (TILE_W, TILE_H), interpolation=cv2.INTER_NEAREST).astype(bool)[..., None]
     tinted = 0.5 * tile + 0.5 * np.asarray(colour, dtype=np.float64)
-    return np.where(inside, tinted, 0.35 * tile).round().astype(np.uint8)
+    return np.where(inside, tinted, DIM * tile).round().astype(np.uint8)
 
 
 def _stack_rows(rows: list[np.ndarray], width: int) -> np.ndarray:

@@ -51,6 +51,7 @@ from reid.evaluation.extract import Extraction, extract, predicts_masks
 from reid.evaluation.mask_iou import box_mask_iou
 from reid.evaluation.metrics import ReIDMetrics, evaluate_features
 from reid.evaluation.pictures import (
+    MaskSamples,
     choose_queries,
     part_mask_sheet,
     ranking_sheet,
@@ -98,7 +99,7 @@ class TargetResult:
     draws: BootstrapDraws | None  # None when evaluation.bootstrap_draws is 0
     num_gallery: int
     mask_iou: dict[str, float] | None
-    mask_samples: tuple[list[str], np.ndarray] | None  # paths and their masks [n, P, Npatch] for Fig. 7
+    mask_samples: MaskSamples | None  # images and their masks for Fig. 7
 
 
 def run_evaluate(
@@ -121,7 +122,8 @@ def run_evaluate(
     plots_dir, sheets_dir = Path(plots_dir), Path(plots_dir) / "sheets"
     sheets_dir.mkdir(parents=True, exist_ok=True)
     frames = {target: load_manifest(Path(manifests_dir), target) for target in protocol["targets"]}  # all, before any work
-    results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir)
+    model = Path(checkpoint).name  # names the model on the pictures
+    results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir, model)
                for target, frame in frames.items()}
     synthetic = bool(protocol.get("synthetic", False)) or any(r.synthetic for r in results.values())
     record = metrics_record(results, protocol["name"], synthetic)
@@ -131,7 +133,8 @@ def run_evaluate(
     write_cmc({t: r.metrics.cmc for t, r in results.items()}, plots_dir / "cmc", plots_dir / "cmc.png")
     samples = {t: r.mask_samples for t, r in results.items() if r.mask_samples is not None}
     if samples:
-        part_mask_sheet(samples, encoder.config.grid, encoder.config.parts, sheets_dir / "part_masks.png")
+        part_mask_sheet(samples, encoder.config.grid, encoder.config.parts, sheets_dir / "part_masks.png",
+                        title=f"Part masks predicted by {model}: each part's patches tinted, the others dimmed")
     return record
 
 
@@ -177,7 +180,8 @@ def load_manifest(manifests_dir: Path, target: str) -> pl.DataFrame:
 
 
 def evaluate_target(
-    encoder: ReidEncoder, frame: pl.DataFrame, target: str, config: EvalConfig, device: torch.device, sheets_dir: Path
+    encoder: ReidEncoder, frame: pl.DataFrame, target: str, config: EvalConfig, device: torch.device, sheets_dir: Path,
+    model: str,
 ) -> TargetResult:
     """Metrics (and mask IoU on synthetic data) of one target; writes its ranking sheet."""
     query, gallery = split_test(frame, target)
@@ -194,7 +198,7 @@ def evaluate_target(
     )
     if config.sheet_queries:
         sheet = sheets_dir / f"ranking_{target}.png"
-        write_ranking_sheet(out.features, query, gallery, metrics, config.sheet_queries, sheet)
+        write_ranking_sheet(out.features, query, gallery, metrics, config.sheet_queries, sheet, f"{model} on {target}")
     draws = None
     if config.bootstrap_draws:
         draws = bootstrap_draws(metrics.ap, metrics.first_hit, query["pid"].to_numpy(), config.bootstrap_draws,
@@ -227,16 +231,20 @@ def split_test(frame: pl.DataFrame, target: str) -> tuple[pl.DataFrame, pl.DataF
 
 
 def write_ranking_sheet(
-    features: torch.Tensor, query: pl.DataFrame, gallery: pl.DataFrame, metrics: ReIDMetrics, n: int, path: Path
+    features: torch.Tensor, query: pl.DataFrame, gallery: pl.DataFrame, metrics: ReIDMetrics, n: int, path: Path,
+    name: str,
 ) -> None:
-    """Sheet of `n` queries (evenly spread over those with a match) and their top-10 gallery images."""
+    """Sheet of `n` queries (evenly spread over those with a match) and their top-10 gallery images,
+    titled `name` and the target's mAP, each row with the query's pid and AP as the evaluator scored it."""
     chosen = choose_queries(metrics.first_hit, n)
     q_pids, q_cams = query["pid"].to_numpy()[chosen], query["camid"].to_numpy()[chosen]
     index, match = top_matches(features[: query.height][chosen], features[query.height:], q_pids,
                                gallery["pid"].to_numpy(), q_cams, gallery["camid"].to_numpy(), k=TOP_K)
     g_paths = gallery["path"].to_list()
     ranked = [[g_paths[i] if i >= 0 else None for i in row] for row in index.tolist()]
-    ranking_sheet([query["path"][int(i)] for i in chosen], ranked, match, path)
+    title = f"{name}: mAP {100 * metrics.mAP:.2f}%, top-{TOP_K} gallery images of {len(chosen)} queries"
+    ranking_sheet([query["path"][int(i)] for i in chosen], ranked, match, path, pids=q_pids.tolist(),
+                  ap=metrics.ap[chosen].tolist(), title=title)
 
 
 def part_iou(encoder: ReidEncoder, rows: pl.DataFrame, out: Extraction) -> dict[str, float] | None:
@@ -250,12 +258,13 @@ def part_iou(encoder: ReidEncoder, rows: pl.DataFrame, out: Extraction) -> dict[
     return box_mask_iou(out.part_masks.numpy(), boxes, encoder.config.grid, parts)
 
 
-def mask_samples(rows: pl.DataFrame, out: Extraction, n: int) -> tuple[list[str], np.ndarray] | None:
-    """`n` images evenly spread over the target's query + gallery rows, with their predicted masks."""
+def mask_samples(rows: pl.DataFrame, out: Extraction, n: int) -> MaskSamples | None:
+    """`n` images evenly spread over the target's query + gallery rows, with their pids and predicted masks."""
     if out.part_masks is None or n == 0:
         return None
     index = np.unique(np.linspace(0, rows.height - 1, n).round().astype(np.int64))
-    return [rows["path"][int(i)] for i in index], out.part_masks[index].numpy()
+    picked = rows[index.tolist()]
+    return MaskSamples(picked["path"].to_list(), picked["pid"].to_list(), out.part_masks[index].numpy())
 
 
 def metrics_record(results: dict[str, TargetResult], protocol: str, synthetic: bool) -> dict:

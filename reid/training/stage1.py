@@ -20,19 +20,28 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from reid.errors import ArtifactError, ConfigError
+from reid.config.checks import check_identities
+from reid.data.protocol import read_protocol
+from reid.errors import ArtifactError, ConfigError, ReidError
 from reid.model.checkpoint import atomic_save, reason_of, save_checkpoint
 from reid.model.configs import MuvaConfig
 from reid.model.muva import MuvaModel, build_muva
 from reid.pretrain import train as pretrain_train
 from reid.training.config import Stage1Config, TrainConfig
-from reid.training.data import TrainingData
-from reid.training.distributed import Dist, all_reduce_sum, barrier
+from reid.training.data import TrainingData, load_training_data
+from reid.training.distributed import (
+    Dist,
+    all_reduce_sum,
+    barrier,
+    init_distributed,
+    shutdown,
+)
 from reid.training.features import extract_training_features
 from reid.training.guards import check_finite
 from reid.training.logging import EpochLog
 from reid.training.losses import prototype_loss
 from reid.training.memory import class_means
+from reid.training.model_config import muva_config
 from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import set_lr, stage1_lr
 from reid.training.state import fingerprint, load_state, save_state
@@ -63,6 +72,34 @@ def encode_text_memory(model: MuvaModel, num_classes: int, device: torch.device,
         with autocast(device):
             rows.append(model.encode_text(labels).float())
     return torch.cat(rows).cpu()
+
+
+def train_stage1(
+    model: dict, pretrained: str | None, train: TrainConfig, stage: Stage1Config,
+    protocol_dir: str | Path, masks_path: str | Path, out_dir: str | Path, state_dir: str | Path, live_dir: str | Path,
+) -> None:
+    """Stage `stage1` from its files: protocol_dir/{train.parquet,protocol.json} + masks → out_dir.
+
+    `model`: the plain `model` params section; `pretrained`: its CLIP weights. Joins the
+    process group torchrun prepared, if any. A vision-only run learns nothing, yet still makes
+    `state_dir` and an epoch log in `live_dir` (the outputs dvc.yaml declares).
+    """
+    protocol_dir = Path(protocol_dir)
+    data = load_training_data(protocol_dir / "train.parquet", masks_path)
+    check_identities(data.num_classes, train.ids_per_batch)
+    try:
+        config = muva_config(model, read_protocol(protocol_dir / "protocol.json")["sources"],
+                             data.num_classes, data.class_domains)
+    except ReidError:
+        raise
+    except ValueError as exc:
+        raise ConfigError("model", ..., str(exc)) from None
+    ctx = init_distributed(train.device)
+    run_stage1(data, config, pretrained, train, stage, out_dir, state_dir, live_dir, ctx)
+    if train.vision_only and ctx.is_main:
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        EpochLog(Path(live_dir), [{"epoch": 0, "vision_only": 1.0}]).close()
+    shutdown(ctx)
 
 
 def run_stage1(

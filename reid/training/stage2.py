@@ -23,17 +23,20 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from reid.config.checks import check_identities
 from reid.errors import ArtifactError
 from reid.model.checkpoint import load_checkpoint, reason_of, save_checkpoint
 from reid.model.muva import MuvaModel, freeze_patch_projection
 from reid.training.config import Stage2Config, TrainConfig
-from reid.training.data import TrainingData
+from reid.training.data import TrainingData, load_training_data
 from reid.training.distributed import (
     Dist,
     all_gather,
     all_reduce_sum,
     barrier,
     broadcast_buffers,
+    init_distributed,
+    shutdown,
 )
 from reid.training.features import extract_training_features
 from reid.training.guards import check_finite
@@ -119,6 +122,21 @@ def step_losses(
     if out.mask_logits is not None:
         losses["mask"] = mask_loss(out.mask_logits, part_targets)
     return losses
+
+
+def train_stage2(
+    train: TrainConfig, stage: Stage2Config, train_path: str | Path, masks_path: str | Path, stage1_dir: str | Path,
+    out_checkpoint: str | Path, state_dir: str | Path, live_dir: str | Path,
+) -> None:
+    """Stage `stage2` from its files: training manifest + masks + stage-1 model → `out_checkpoint`.
+
+    Joins the process group torchrun prepared, if any.
+    """
+    data = load_training_data(train_path, masks_path)
+    check_identities(data.num_classes, train.ids_per_batch)
+    ctx = init_distributed(train.device)
+    run_stage2(data, stage1_dir, train, stage, out_checkpoint, state_dir, live_dir, ctx)
+    shutdown(ctx)
 
 
 def run_stage2(

@@ -1,5 +1,5 @@
 """Pictures: CMC files, query choice, protocol-correct top matches, and the exact layout and
-colours of the ranking sheet and the part-mask figure."""
+colours of the ranking sheet and the part-mask figure, their titles, headers, labels and legends."""
 
 from __future__ import annotations
 
@@ -7,26 +7,44 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 import torch
 
+from reid.evaluation import run as evaluation_run
+from reid.evaluation.extract import Extraction
+from reid.evaluation.metrics import evaluate_features
 from reid.evaluation.pictures import (
+    DIMMED,
     GAP,
     GREEN,
     GREY,
-    LABEL_W,
+    HEADER_H,
+    RANKING_KEYS,
     RED,
     ROW_GAP,
+    ROW_LABEL_W,
     TILE_H,
     TILE_W,
+    MaskSamples,
     choose_queries,
     part_mask_sheet,
     ranking_sheet,
     top_matches,
     write_cmc,
 )
-from reid.grounding.contact_sheet import COLOURS
+from reid.grounding.contact_sheet import (
+    COLOURS,
+    LEGEND_H,
+    NOTE_H,
+    SWATCH,
+    TITLE_H,
+    Key,
+    legend_slots,
+)
 from reid.masks.grid import PatchGrid
 from reid.utils.images import read_image, write_image
+
+TOP = TITLE_H + HEADER_H  # first pixel row of the tiles
 
 
 def flat_images(folder: Path, values: list[int]) -> list[str]:
@@ -75,12 +93,13 @@ def test_ranking_sheet_frames_true_matches_green_and_false_red(tmp_path: Path) -
     paths = flat_images(tmp_path, [40, 80, 120, 160])
     ranked = [[paths[1], paths[2], None], [paths[3], paths[1], paths[2]]]
     match = np.array([[True, False, False], [False, False, True]])
-    sheet = ranking_sheet([paths[0], paths[3]], ranked, match, tmp_path / "sheet.png")
-    assert sheet.shape == (2 * TILE_H + ROW_GAP, 4 * TILE_W + GAP, 3)
+    sheet = ranking_sheet([paths[0], paths[3]], ranked, match, tmp_path / "sheet.png", pids=[7, 1491], ap=[1.0, 1 / 3],
+                          title="muva.pt on MA")
+    assert sheet.shape == (TOP + 2 * TILE_H + ROW_GAP + LEGEND_H, ROW_LABEL_W + 4 * TILE_W + GAP, 3)
     assert np.array_equal(read_image(tmp_path / "sheet.png"), sheet)
 
     def tile(row: int, col: int) -> np.ndarray:  # col 0 = query, 1.. = ranked
-        y, x = row * (TILE_H + ROW_GAP), col * TILE_W + (GAP if col else 0)
+        y, x = TOP + row * (TILE_H + ROW_GAP), ROW_LABEL_W + col * TILE_W + (GAP if col else 0)
         return sheet[y:y + TILE_H, x:x + TILE_W]
 
     expected = {(0, 1): GREEN, (0, 2): RED, (1, 1): RED, (1, 2): RED, (1, 3): GREEN}
@@ -92,22 +111,85 @@ def test_ranking_sheet_frames_true_matches_green_and_false_red(tmp_path: Path) -
     assert (tile(0, 3) == 255).all()  # nothing left to rank: blank
 
 
+def test_ranking_sheet_has_a_title_rank_numbers_per_query_labels_and_a_legend(tmp_path: Path) -> None:
+    paths = flat_images(tmp_path, [40, 80])
+    sheet = ranking_sheet([paths[0]], [[paths[1]] * 3], np.array([[True, False, True]]), tmp_path / "sheet.png",
+                          pids=[7], ap=[0.8333], title="muva.pt on MA: mAP 83.33%")
+    assert (sheet[:TITLE_H] < 100).any()  # the title, in ink
+    header = sheet[TITLE_H:TOP]
+    assert (header[:, :ROW_LABEL_W] == 255).all()
+    for col in range(4):  # "query", then 1, 2, 3 above the gallery columns
+        x = ROW_LABEL_W + col * TILE_W + (GAP if col else 0)
+        assert (header[:, x:x + TILE_W] < 100).any()
+    label = sheet[TOP:TOP + TILE_H, :ROW_LABEL_W]
+    assert (label < 100).any() and (label[:, -4:] == 255).all()  # "pid 7", "AP 83.3%", clear of the tiles
+    legend, top = sheet[-LEGEND_H:], (LEGEND_H - SWATCH) // 2
+    for x, colour in zip(legend_slots(RANKING_KEYS), (GREY, GREEN, RED), strict=True):
+        assert tuple(legend[top, x]) == colour and tuple(legend[top + SWATCH // 2, x + SWATCH // 2]) == (255, 255, 255)
+
+
+def test_ranking_sheet_rows_carry_the_evaluators_ap_and_pid(tmp_path: Path, monkeypatch) -> None:
+    # query 0 (pid 1, camera 0): gallery by distance g0 (pid 1, cam 1: match), g1 (pid 2), g2 (pid 1, cam 1: match)
+    # -> AP = (1/1 + 2/3) / 2; query 1 (pid 2, camera 0): g3 (pid 2, cam 0) removed, g2 (pid 1), g1 (pid 2, cam 1)
+    # -> AP = 1/2
+    features = on_circle([0, 100, 0, 10, 20, 101])
+    query = pl.DataFrame({"path": ["q0", "q1"], "pid": [1, 2], "camid": [0, 0]})
+    gallery = pl.DataFrame({"path": ["g0", "g1", "g2", "g3"], "pid": [1, 2, 1, 2], "camid": [1, 1, 1, 0]})
+    metrics = evaluate_features(features[:2], features[2:], query["pid"].to_numpy(), gallery["pid"].to_numpy(),
+                                query["camid"].to_numpy(), gallery["camid"].to_numpy(), max_rank=10)
+    shown = {}
+    monkeypatch.setattr(evaluation_run, "ranking_sheet", lambda *args, **kwargs: shown.update(kwargs, ranked=args[1]))
+    evaluation_run.write_ranking_sheet(features, query, gallery, metrics, 2, tmp_path / "s.png", "muva.pt on T")
+    assert shown["pids"] == [1, 2] and shown["ap"] == pytest.approx([(1 + 2 / 3) / 2, 1 / 2])
+    assert shown["ap"] == metrics.ap.tolist()
+    assert shown["ranked"][0][:3] == ["g0", "g1", "g2"]
+    assert shown["title"] == f"muva.pt on T: mAP {100 * metrics.mAP:.2f}%, top-10 gallery images of 2 queries"
+
+
 def test_part_mask_sheet_tints_the_predicted_patches(tmp_path: Path) -> None:
     paths = flat_images(tmp_path, [100, 100, 100])
     masks = np.zeros((2, 3, 128), bool)
     masks[0, 0, 0] = True  # head: top-left patch of the first image
     masks[0, 2, 120:] = True  # legs: bottom patch row
     grid = PatchGrid()
-    sheet = part_mask_sheet({"MA": (paths[:2], masks), "C3": (paths[2:], masks[:1])}, grid,
-                            ("head", "upper", "legs"), tmp_path / "masks.png")
-    sample = GAP + 4 * TILE_W
-    assert sheet.shape == (2 * TILE_H + ROW_GAP, LABEL_W + 2 * sample, 3)
-    first = sheet[:TILE_H, LABEL_W + GAP:LABEL_W + sample]  # image, head, upper, legs
+    samples = {"MA": MaskSamples(paths[:2], [3, 12], masks), "C3": MaskSamples(paths[2:], [1491], masks[:1])}
+    sheet = part_mask_sheet(samples, grid, ("head", "upper", "legs"), tmp_path / "masks.png", title="Part masks")
+    sample, row = GAP + 4 * TILE_W, TILE_H + NOTE_H
+    assert sheet.shape == (TOP + 2 * row + ROW_GAP + LEGEND_H, 2 * sample, 3)
+    first = sheet[TOP:TOP + TILE_H, GAP:sample]  # image, head, upper, legs
     head, upper, legs = (first[:, k * TILE_W:(k + 1) * TILE_W] for k in (1, 2, 3))
-    tinted = lambda part: tuple(round(0.5 * 100 + 0.5 * c) for c in COLOURS[part])  # noqa: E731
+    tinted = lambda part: tuple(round(0.5 * 100 + 0.5 * c) for c in COLOURS[part])
     cell = TILE_W // grid.cols  # tile pixels per patch
     assert tuple(head[0, 0]) == tinted("head") and tuple(head[cell - 1, cell - 1]) == tinted("head")
     assert tuple(head[cell, cell]) == (35, 35, 35)  # outside the mask: dimmed
     assert (upper == 35).all()
     assert tuple(legs[-1, 0]) == tinted("legs") and tuple(legs[-cell - 1, 0]) == (35, 35, 35)
-    assert (sheet[TILE_H + ROW_GAP:, LABEL_W + sample:] == 255).all()  # the shorter row is padded white
+    assert (sheet[TOP + row + ROW_GAP:TOP + 2 * row + ROW_GAP, sample:] == 255).all()  # the shorter row: white
+
+
+def test_part_mask_sheet_names_its_columns_and_images_and_has_a_legend(tmp_path: Path) -> None:
+    paths = flat_images(tmp_path, [100])
+    parts = ("head", "upper", "legs")
+    sheet = part_mask_sheet({"MA": MaskSamples(paths, [3], np.zeros((1, 3, 128), bool))}, PatchGrid(), parts,
+                            tmp_path / "masks.png", title="Part masks predicted by muva.pt")
+    assert (sheet[:TITLE_H] < 100).any()
+    header = sheet[TITLE_H:TOP]
+    assert (header[:, :GAP] == 255).all()
+    for col in range(4):  # image, head, upper, legs
+        assert (header[:, GAP + col * TILE_W:GAP + (col + 1) * TILE_W] < 100).any()
+    caption = sheet[TOP + TILE_H:TOP + TILE_H + NOTE_H, GAP:]
+    assert (caption[:, :TILE_W] < 100).any()  # "MA pid 3" under the image
+    legend, top = sheet[-LEGEND_H:], (LEGEND_H - SWATCH) // 2
+    colours = [COLOURS[p] for p in parts] + [DIMMED]
+    for x, colour in zip(legend_slots([Key(p) for p in ("head patches", "upper patches", "legs patches",
+                                                        "other patches")]), colours, strict=True):
+        assert tuple(legend[top + SWATCH // 2, x + SWATCH // 2]) == colour  # filled swatches
+
+
+def test_mask_samples_carry_the_images_pids() -> None:
+    rows = pl.DataFrame({"path": [f"{i}.png" for i in range(7)], "pid": [10, 11, 12, 13, 14, 15, 16]})
+    masks = torch.arange(7 * 3 * 4).reshape(7, 3, 4) % 2 == 0
+    samples = evaluation_run.mask_samples(rows, Extraction(torch.zeros(7, 2), masks), 3)
+    assert samples.paths == ["0.png", "3.png", "6.png"] and samples.pids == [10, 13, 16]
+    assert np.array_equal(samples.masks, masks[[0, 3, 6]].numpy())
+    assert evaluation_run.mask_samples(rows, Extraction(torch.zeros(7, 2), None), 3) is None

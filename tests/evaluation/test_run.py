@@ -19,13 +19,15 @@ from reid.evaluation.metrics import evaluate_features
 from reid.evaluation.pictures import (
     GAP,
     GREEN,
-    LABEL_W,
+    HEADER_H,
     ROW_GAP,
+    ROW_LABEL_W,
     TILE_H,
     TILE_W,
     choose_queries,
 )
 from reid.evaluation.run import EvalConfig, bootstrap_seed, run_evaluate
+from reid.grounding.contact_sheet import LEGEND_H, NOTE_H, TITLE_H
 from reid.masks.grid import PatchGrid
 from reid.masks.voting import vote
 from reid.model.checkpoint import load_for_inference, save_checkpoint
@@ -38,6 +40,7 @@ from tests.evaluation.helpers import demo_encoder
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = EvalConfig(batch_size=8, device="cpu", workers=0, max_rank=12, sheet_queries=3, mask_images=2)
 PARTS = ("head", "upper", "legs")
+TOP = TITLE_H + HEADER_H  # first pixel row of the sheets' tiles
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +136,11 @@ def test_pictures_exist_with_their_layout(evaluated, by_hand) -> None:
         np.testing.assert_allclose(cmc["cmc"], np.round(100 * by_hand[target]["metrics"].cmc, 2))
     assert read_image(plots / "cmc.png").ndim == 3
     sheet = read_image(plots / "sheets" / "ranking_MA.png")
-    assert sheet.shape == (3 * TILE_H + 2 * ROW_GAP, 11 * TILE_W + GAP, 3)
-    masks = read_image(plots / "sheets" / "part_masks.png")
-    assert masks.shape == (2 * TILE_H + ROW_GAP, LABEL_W + 2 * (GAP + 4 * TILE_W), 3)
+    assert sheet.shape == (TOP + 3 * TILE_H + 2 * ROW_GAP + LEGEND_H, ROW_LABEL_W + 11 * TILE_W + GAP, 3)
+    masks = read_image(plots / "sheets" / "part_masks.png")  # a row per target of 2 images and their 3 masks
+    body = 2 * (GAP + 4 * TILE_W)
+    assert masks.shape[0] == TOP + 2 * (TILE_H + NOTE_H) + ROW_GAP + LEGEND_H and masks.shape[1] >= body
+    assert (masks[TOP:-LEGEND_H, body:] == 255).all()  # only the title may be wider than the images
 
 
 def test_ranking_sheet_shows_the_first_true_match_where_the_metrics_rank_it(evaluated, by_hand) -> None:
@@ -143,8 +148,8 @@ def test_ranking_sheet_shows_the_first_true_match_where_the_metrics_rank_it(eval
     sheet = read_image(out / "plots" / "sheets" / "ranking_MA.png")
     first_hit = by_hand["MA"]["metrics"].first_hit
     for row, query in enumerate(choose_queries(first_hit, CONFIG.sheet_queries)):
-        y = row * (TILE_H + ROW_GAP)
-        corners = [tuple(sheet[y, TILE_W + GAP + k * TILE_W]) for k in range(10)]  # frame colour of rank k+1
+        y = TOP + row * (TILE_H + ROW_GAP)
+        corners = [tuple(sheet[y, ROW_LABEL_W + TILE_W + GAP + k * TILE_W]) for k in range(10)]  # frame of rank k+1
         greens = [k for k, c in enumerate(corners) if c == GREEN]
         assert (greens[0] if greens else 10) == min(first_hit[query], 10)
 
