@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from reid.config.checks import check_device
+from reid.evaluation.rerank import RerankConfig
 from reid.evaluation.run import EvalConfig, run_evaluate
 from stages.common import StageParams, building, run_stage
 from stages.wiring import Stage
@@ -11,7 +12,8 @@ from stages.wiring import Stage
 def body(params: StageParams, io: Stage) -> None:
     check_device("evaluation.device", params.evaluation.device)
     with building("evaluation"):
-        config = EvalConfig(**params.evaluation.plain())
+        evaluation = params.evaluation
+        config = EvalConfig(**evaluation.plain(rerank=True), rerank=RerankConfig(**evaluation.rerank.plain()))
     run_evaluate(
         checkpoint=io.inputs["model"],
         manifests_dir=io.inputs["manifests"],

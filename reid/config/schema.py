@@ -311,6 +311,20 @@ class Stage2(Section):
         return self
 
 
+class Rerank(Section):
+    enabled: StrictBool
+    k1: PosInt
+    k2: PosInt
+    lambda_value: Fraction
+
+    @model_validator(mode="after")
+    def _expansion_within_neighbourhood(self) -> Rerank:
+        if self.k2 > self.k1:
+            raise Invalid("k2", self.k2, f"must not exceed k1 ({self.k1}): the query expansion averages "
+                          f"over the k2 nearest, part of the k1-neighbourhood (the paper: k1 20, k2 6)")
+        return self
+
+
 class Evaluation(Section):
     batch_size: PosInt
     device: Device
@@ -319,6 +333,7 @@ class Evaluation(Section):
     sheet_queries: NonNegInt
     mask_images: NonNegInt
     bootstrap_draws: NonNegInt
+    rerank: Rerank
 
 
 class PipelineConfig(Section):

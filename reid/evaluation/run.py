@@ -8,16 +8,21 @@ Metrics are percentages rounded to 2 decimals, as re-ID papers report them; mask
 fraction (4 decimals, like `metrics/calibration.json`). The file is keyed by target so
 `dvc metrics diff` compares runs target by target:
 
-    {"MA": {"mAP": 52.03, "rank1": 72.1, "rank5": …, "rank10": …,
+    {"MA": {"mAP": 52.03, "rank1": 72.1, "rank5": …, "rank10": …, "mINP": 18.2,
             "mAP_ci95": {"low": 49.87, "high": 54.12}, "rank1_ci95": {"low": 69.8, "high": 74.3},
             "queries": 2228, "skipped_queries": 0, "gallery": 17661, "mask_iou": {"head": …, "mean": …},
+            "rerank": {"applied": true, "mAP": 66.4, "rank1": …, "rank5": …, "rank10": …, "mINP": …},
             "synthetic": false},
-     "average": {"mAP": …, …, "mAP_ci95": {…}, "rank1_ci95": {…}, "targets": "MA,D", "synthetic": false},
+     "average": {"mAP": …, …, "mAP_ci95": {…}, "rank1_ci95": {…}, "rerank": {…}, "targets": "MA,D",
+                 "synthetic": false},
      "protocol": "MS->MA,D", "synthetic": false}
 
 `queries` counts the queries that have a true match (the others are skipped, SPEC §2);
 `mask_iou` appears where the data have true part boxes (the synthetic benchmark) and the
-model predicts masks (AM-MSA).
+model predicts masks (AM-MSA). `rerank` holds the same five numbers after k-reciprocal
+re-ranking (`evaluation.rerank`, `rerank.py`) and says whether it was applied
+(`{"applied": false}` when it is off, the paper's setting): the plain numbers stay the
+headline, as SPEC §7 asks; intervals, CMC curves and sheets are of the plain ranking.
 
 Synthetic and real numbers are never mixed. Each target says whether its data are synthetic
 (its manifest's `synthetic` column, from the dataset's SYNTHETIC.json marker at ingestion).
@@ -49,7 +54,7 @@ from reid.errors import ArtifactError, InputError, ReidError
 from reid.evaluation.bootstrap import BootstrapDraws, average_draws, bootstrap_draws
 from reid.evaluation.extract import Extraction, extract, predicts_masks
 from reid.evaluation.mask_iou import box_mask_iou
-from reid.evaluation.metrics import ReIDMetrics, evaluate_features
+from reid.evaluation.metrics import ReIDMetrics, evaluate_distances, evaluate_features
 from reid.evaluation.pictures import (
     MaskSamples,
     choose_queries,
@@ -58,12 +63,13 @@ from reid.evaluation.pictures import (
     top_matches,
     write_cmc,
 )
+from reid.evaluation.rerank import KReciprocal, RerankConfig
 from reid.masks.report import truth_boxes
 from reid.model.checkpoint import load_for_inference, reason_of
 from reid.model.muva import ReidEncoder
 from reid.utils.device import resolve_device
 
-REPORTED = ("mAP", "rank1", "rank5", "rank10")
+REPORTED = ("mAP", "rank1", "rank5", "rank10", "mINP")
 TOP_K = 10  # gallery matches per query on the ranking sheet
 CI_LEVEL = 0.95  # the `*_ci95` keys
 BOOTSTRAP_SEED = 0
@@ -80,6 +86,7 @@ class EvalConfig:
     sheet_queries: int = 8  # rows of each target's ranking sheet (0 = no sheet)
     mask_images: int = 6  # images per target on the part-mask figure (0 = no figure)
     bootstrap_draws: int = 1000  # identity resamples behind the 95 % intervals (0 = no interval)
+    rerank: RerankConfig = RerankConfig()  # k-reciprocal re-ranking, reported beside the plain numbers
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.workers < 0:
@@ -90,11 +97,14 @@ class EvalConfig:
             raise ValueError(f"evaluation.max_rank must be >= 10 (Rank-10 is reported), got {self.max_rank}")
         if self.sheet_queries < 0 or self.mask_images < 0 or self.bootstrap_draws < 0:
             raise ValueError("evaluation.sheet_queries, mask_images and bootstrap_draws must be >= 0")
+        if not isinstance(self.rerank, RerankConfig):
+            raise ValueError(f"evaluation.rerank must be a RerankConfig, got {type(self.rerank).__name__}")
 
 
 @dataclass(frozen=True)
 class TargetResult:
     metrics: ReIDMetrics
+    reranked: ReIDMetrics | None  # None when evaluation.rerank is off
     synthetic: bool  # the target's data are synthetic (never averaged with real targets)
     draws: BootstrapDraws | None  # None when evaluation.bootstrap_draws is 0
     num_gallery: int
@@ -191,11 +201,10 @@ def evaluate_target(
                   workers=config.workers, desc=f"{target} query+gallery", with_masks=with_masks)
     n = query.height
     rank_device = device if device.type == "cuda" else torch.device("cpu")  # ranking is int64 work: CUDA or CPU
-    metrics = evaluate_features(
-        out.features[:n].to(rank_device), out.features[n:].to(rank_device),
-        query["pid"].to_numpy(), gallery["pid"].to_numpy(), query["camid"].to_numpy(), gallery["camid"].to_numpy(),
-        max_rank=config.max_rank,
-    )
+    q_feats, g_feats = out.features[:n].to(rank_device), out.features[n:].to(rank_device)
+    ids = query["pid"].to_numpy(), gallery["pid"].to_numpy(), query["camid"].to_numpy(), gallery["camid"].to_numpy()
+    metrics = evaluate_features(q_feats, g_feats, *ids, max_rank=config.max_rank)
+    reranked = rerank_metrics(q_feats, g_feats, ids, config) if config.rerank.enabled else None
     if config.sheet_queries:
         sheet = sheets_dir / f"ranking_{target}.png"
         write_ranking_sheet(out.features, query, gallery, metrics, config.sheet_queries, sheet, f"{model} on {target}")
@@ -203,15 +212,29 @@ def evaluate_target(
     if config.bootstrap_draws:
         draws = bootstrap_draws(metrics.ap, metrics.first_hit, query["pid"].to_numpy(), config.bootstrap_draws,
                                 seed=bootstrap_seed(target))
-    shown = {k: f"{100 * getattr(metrics, k):.2f}" for k in ("mAP", "rank1")}
+    shown = {k: f"{100 * getattr(metrics, k):.2f}" for k in ("mAP", "mINP", "rank1")}
     if draws is not None:
         for k, ci in draws.intervals(CI_LEVEL).items():
             shown[k] += f" [{100 * ci.low:.2f}, {100 * ci.high:.2f}]"
-    print(f"{target}: mAP {shown['mAP']}  Rank-1 {shown['rank1']}  "
+    print(f"{target}: mAP {shown['mAP']}  mINP {shown['mINP']}  Rank-1 {shown['rank1']}  "
           f"({metrics.num_valid} queries, {metrics.num_skipped} skipped, {gallery.height} gallery)")
+    if reranked is not None:
+        r = config.rerank
+        print(f"{target} re-ranked (k1 {r.k1}, k2 {r.k2}, lambda {r.lambda_value}): mAP {100 * reranked.mAP:.2f}  "
+              f"mINP {100 * reranked.mINP:.2f}  Rank-1 {100 * reranked.rank1:.2f}")
     samples = mask_samples(rows, out, config.mask_images)
     synthetic = bool(frame["synthetic"].any())
-    return TargetResult(metrics, synthetic, draws, gallery.height, part_iou(encoder, rows, out), samples)
+    return TargetResult(metrics, reranked, synthetic, draws, gallery.height, part_iou(encoder, rows, out), samples)
+
+
+def rerank_metrics(
+    q_feats: torch.Tensor, g_feats: torch.Tensor, ids: tuple[np.ndarray, ...], config: EvalConfig
+) -> ReIDMetrics:
+    """The metrics after k-reciprocal re-ranking, its distances fed to the evaluator chunk by chunk."""
+    r = config.rerank
+    distances = KReciprocal(q_feats, g_feats, r.k1, r.k2, r.lambda_value)
+    return evaluate_distances(distances, len(q_feats), len(g_feats), *ids, max_rank=config.max_rank,
+                              device=q_feats.device)
 
 
 def bootstrap_seed(target: str) -> list[int]:
@@ -272,12 +295,13 @@ def metrics_record(results: dict[str, TargetResult], protocol: str, synthetic: b
     synthetic with real targets, the protocol name and the overall synthetic flag."""
     record: dict = {}
     for target, r in results.items():
-        record[target] = {k: round(100 * r.metrics.summary()[k], 2) for k in REPORTED}
+        record[target] = {k: round(v, 2) for k, v in _percent(r.metrics).items()}
         if r.draws is not None:
             record[target].update(_ci_record(r.draws))
         record[target].update(queries=r.metrics.num_valid, skipped_queries=r.metrics.num_skipped, gallery=r.num_gallery)
         if r.mask_iou is not None:
             record[target]["mask_iou"] = {k: round(v, 4) for k, v in r.mask_iou.items()}
+        record[target]["rerank"] = _rerank_record([r])
         record[target]["synthetic"] = r.synthetic
     real = {t: r for t, r in results.items() if not r.synthetic}
     fake = {t: r for t, r in results.items() if r.synthetic}
@@ -293,16 +317,28 @@ def metrics_record(results: dict[str, TargetResult], protocol: str, synthetic: b
 
 def _average(results: dict[str, TargetResult], synthetic: bool) -> dict:
     """Unweighted mean of the targets' metrics (unrounded), their averaged bootstrap draws and mask IoU."""
-    scores = [{k: 100 * r.metrics.summary()[k] for k in REPORTED} for r in results.values()]
-    average = _mean(scores, 2)
+    average = _mean([_percent(r.metrics) for r in results.values()], 2)
     draws = [r.draws for r in results.values() if r.draws is not None]
     if draws:
         average.update(_ci_record(average_draws(draws)))
     ious = [r.mask_iou for r in results.values() if r.mask_iou is not None]
     if ious:
         average["mask_iou"] = _mean(ious, 4)
-    average.update(targets=",".join(results), synthetic=synthetic)
+    average.update(rerank=_rerank_record(list(results.values())), targets=",".join(results), synthetic=synthetic)
     return average
+
+
+def _percent(metrics: ReIDMetrics) -> dict[str, float]:
+    """The reported metrics in percent, unrounded."""
+    return {k: 100 * metrics.summary()[k] for k in REPORTED}
+
+
+def _rerank_record(results: list[TargetResult]) -> dict:
+    """`rerank` of a target or an average: whether it was applied and, if so, the (mean) re-ranked metrics."""
+    reranked = [r.reranked for r in results if r.reranked is not None]
+    if not reranked:
+        return {"applied": False}
+    return {"applied": True, **_mean([_percent(m) for m in reranked], 2)}
 
 
 def _ci_record(draws: BootstrapDraws) -> dict[str, dict[str, float]]:

@@ -74,11 +74,13 @@ def test_metrics_file_has_every_target_the_average_and_the_flags(evaluated) -> N
     assert list(record) == ["C3", "MA", "average", "protocol", "synthetic"]
     assert record["protocol"] == "MA->C3,MA" and record["synthetic"] is True
     for target in ("C3", "MA"):
-        assert set(record[target]) == {"mAP", "rank1", "rank5", "rank10", "mAP_ci95", "rank1_ci95", "queries",
-                                       "skipped_queries", "gallery", "mask_iou", "synthetic"}
+        assert set(record[target]) == {"mAP", "rank1", "rank5", "rank10", "mINP", "mAP_ci95", "rank1_ci95", "queries",
+                                       "skipped_queries", "gallery", "mask_iou", "rerank", "synthetic"}
+        assert record[target]["rerank"] == {"applied": False}
         assert record[target]["synthetic"] is True
     assert record["average"]["targets"] == "C3,MA" and record["average"]["synthetic"] is True
-    for key in ("mAP", "rank1", "rank5", "rank10"):
+    assert record["average"]["rerank"] == {"applied": False}
+    for key in ("mAP", "rank1", "rank5", "rank10", "mINP"):
         assert record["average"][key] == pytest.approx((record["C3"][key] + record["MA"][key]) / 2, abs=0.006)
     for scores in (record["C3"], record["MA"], record["average"]):
         for key in ("mAP", "rank1"):
@@ -94,9 +96,9 @@ def test_numbers_equal_the_evaluator_called_by_hand(evaluated, by_hand) -> None:
         draws[target] = bootstrap_draws(m.ap, m.first_hit, hand["query"]["pid"].to_numpy(), seed=bootstrap_seed(target))
         assert record[target] == {
             "mAP": round(100 * m.mAP, 2), "rank1": round(100 * m.rank1, 2), "rank5": round(100 * m.rank5, 2),
-            "rank10": round(100 * m.rank10, 2), **ci_record(draws[target]), "queries": m.num_valid,
-            "skipped_queries": m.num_skipped, "gallery": hand["gallery"].height, "mask_iou": record[target]["mask_iou"],
-            "synthetic": True,
+            "rank10": round(100 * m.rank10, 2), "mINP": round(100 * m.mINP, 2), **ci_record(draws[target]),
+            "queries": m.num_valid, "skipped_queries": m.num_skipped, "gallery": hand["gallery"].height,
+            "mask_iou": record[target]["mask_iou"], "rerank": {"applied": False}, "synthetic": True,
         }
     average = ci_record(average_draws(list(draws.values())))
     assert {k: record["average"][k] for k in ("mAP_ci95", "rank1_ci95")} == average
@@ -227,7 +229,7 @@ def test_each_target_says_whether_it_is_synthetic_and_no_average_mixes_the_kinds
     assert mixed["synthetic"] is True  # the training data and one target are synthetic
     real, fake = mixed["average"], mixed["average_synthetic"]
     assert (real["targets"], real["synthetic"], fake["targets"], fake["synthetic"]) == ("C3", False, "MA", True)
-    for key in ("mAP", "rank1", "rank5", "rank10", "mAP_ci95", "rank1_ci95"):
+    for key in ("mAP", "rank1", "rank5", "rank10", "mINP", "mAP_ci95", "rank1_ci95", "rerank"):
         assert real[key] == mixed["C3"][key] and fake[key] == mixed["MA"][key]  # one target each: its own numbers
     assert "mask_iou" not in mixed["C3"] and "mask_iou" not in real  # no true boxes behind a real target
     assert fake["mask_iou"] == mixed["MA"]["mask_iou"]
