@@ -32,8 +32,10 @@ from reid.grounding.contact_sheet import (
     COLOURS,
     NOTE_H,
     Key,
+    blank,
     framed_sheet,
     put_text,
+    stack,
     text_width,
 )
 from reid.masks.grid import PatchGrid
@@ -124,16 +126,16 @@ def ranking_sheet(
     [fraction], the query tile, gap, its ranked gallery tiles framed green = true match, red =
     false; None = nothing left to rank, blank), then the legend. Returns the image."""
     k = matches.shape[1]
-    header = [_blank(ROW_LABEL_W, HEADER_H), _caption("query", TILE_W, HEADER_H), _blank(GAP, HEADER_H)]
+    header = [blank(ROW_LABEL_W, HEADER_H), _caption("query", TILE_W, HEADER_H), blank(GAP, HEADER_H)]
     header += [_caption(str(rank), TILE_W, HEADER_H) for rank in range(1, k + 1)]
     rows = [np.hstack(header)]
     for query, ranked, hits, pid, score in zip(query_paths, ranked_paths, matches, pids, ap, strict=True):
-        tiles = [_row_label([f"pid {pid}", f"AP {100 * score:.1f}%"]), _framed(_tile(query), GREY), _blank(GAP, TILE_H)]
+        tiles = [_row_label([f"pid {pid}", f"AP {100 * score:.1f}%"]), _framed(_tile(query), GREY), blank(GAP, TILE_H)]
         for path, hit in zip(ranked, hits):
-            tiles.append(_blank(TILE_W, TILE_H) if path is None else _framed(_tile(path), GREEN if hit else RED))
-        tiles += [_blank(TILE_W, TILE_H)] * (k - len(ranked))
+            tiles.append(blank(TILE_W, TILE_H) if path is None else _framed(_tile(path), GREEN if hit else RED))
+        tiles += [blank(TILE_W, TILE_H)] * (k - len(ranked))
         rows.append(np.hstack(tiles))
-    body = np.vstack([rows[0], _stack_rows(rows[1:], width=rows[0].shape[1])])
+    body = stack([rows[0], stack(rows[1:], gap=ROW_GAP)], gap=0)
     sheet = framed_sheet(body, title, RANKING_KEYS)
     write_image(out_path, sheet)
     return sheet
@@ -160,16 +162,16 @@ def part_mask_sheet(
     then the legend. Returns the image."""
     columns = max(len(s.paths) for s in samples.values())
     block = [_caption(name, TILE_W, HEADER_H) for name in ("image", *parts)]
-    rows = [np.hstack([tile for _ in range(columns) for tile in (_blank(GAP, HEADER_H), *block)])]
+    rows = [np.hstack([tile for _ in range(columns) for tile in (blank(GAP, HEADER_H), *block)])]
     for target, sample in samples.items():
         tiles, captions = [], []
         for path, pid, image_masks in zip(sample.paths, sample.pids, sample.masks, strict=True):
             rgb = _tile(path)
             overlays = [_overlay(rgb, mask, grid, COLOURS[part]) for part, mask in zip(parts, image_masks)]
-            tiles += [_blank(GAP, TILE_H), rgb, *overlays]
-            captions += [_blank(GAP, NOTE_H), _caption(f"{target} pid {pid}", TILE_W * (1 + len(parts)), NOTE_H, left=True)]
+            tiles += [blank(GAP, TILE_H), rgb, *overlays]
+            captions += [blank(GAP, NOTE_H), _caption(f"{target} pid {pid}", TILE_W * (1 + len(parts)), NOTE_H, left=True)]
         rows.append(np.vstack([np.hstack(tiles), np.hstack(captions)]))
-    body = np.vstack([rows[0], _stack_rows(rows[1:], width=rows[0].shape[1])])
+    body = stack([rows[0], stack(rows[1:], gap=ROW_GAP)], gap=0)
     keys = [*(Key(f"{part} patches", COLOURS[part], "fill") for part in parts), Key("other patches", DIMMED, "fill")]
     sheet = framed_sheet(body, title, keys)
     write_image(out_path, sheet)
@@ -187,13 +189,9 @@ def _framed(tile: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
     return out
 
 
-def _blank(width: int, height: int) -> np.ndarray:
-    return np.full((height, width, 3), 255, np.uint8)
-
-
 def _row_label(lines: Sequence[str]) -> np.ndarray:
     """A white ROW_LABEL_W x TILE_H tile with `lines` one under the other, centred vertically."""
-    tile = _blank(ROW_LABEL_W, TILE_H)
+    tile = blank(ROW_LABEL_W, TILE_H)
     top = TILE_H // 2 - (len(lines) * NOTE_H) // 2
     for i, line in enumerate(lines):
         put_text(tile, line, 2, top + (i + 1) * NOTE_H - 3)
@@ -202,7 +200,7 @@ def _row_label(lines: Sequence[str]) -> np.ndarray:
 
 def _caption(text: str, width: int, height: int, left: bool = False) -> np.ndarray:
     """A white `width` x `height` band with `text` centred (or at the left), cut at the band's edge."""
-    band = _blank(width, height)
+    band = blank(width, height)
     x = 2 if left else max(0, (width - text_width(text)) // 2)
     put_text(band, text, x, height - 4)
     return band
@@ -214,13 +212,3 @@ def _overlay(tile: np.ndarray, mask: np.ndarray, grid: PatchGrid, colour: tuple[
     inside = cv2.resize(cells, (TILE_W, TILE_H), interpolation=cv2.INTER_NEAREST).astype(bool)[..., None]
     tinted = 0.5 * tile + 0.5 * np.asarray(colour, dtype=np.float64)
     return np.where(inside, tinted, DIM * tile).round().astype(np.uint8)
-
-
-def _stack_rows(rows: list[np.ndarray], width: int) -> np.ndarray:
-    """Rows padded to `width` on the right, ROW_GAP white pixels apart."""
-    out = []
-    for i, row in enumerate(rows):
-        if i:
-            out.append(_blank(width, ROW_GAP))
-        out.append(np.hstack([row, _blank(width - row.shape[1], row.shape[0])]))
-    return np.vstack(out)

@@ -48,6 +48,9 @@ class Key:
     style: str = "box"
 
 
+FAILED_KEY = Key("part: status = failed answer, no box", style="none")  # how the sheet names a failed part
+
+
 def blank(width: int, height: int) -> np.ndarray:
     return np.full((height, width, 3), 255, np.uint8)
 
@@ -188,9 +191,6 @@ def sample_ids(flagged: Sequence[str], others: Sequence[str], n: int, flagged_sh
     chosen = list(rng.permutation(np.asarray(flagged, dtype=object))[:want])
     chosen += list(rng.permutation(np.asarray(others, dtype=object))[:n - want])
     return sorted(str(i) for i in chosen)
-
-
-FAILED_KEY = Key("part: status = failed answer, no box", style="none")
 
 
 def contact_sheet(
