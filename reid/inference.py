@@ -14,7 +14,6 @@ import os
 import pickle
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -31,8 +30,8 @@ from reid.utils.device import resolve_device
 from reid.utils.images import ImageError, read_image
 from reid.utils.progress import progress
 
-ImageLike = Union[str, os.PathLike, np.ndarray, Image.Image]
-Images = Union[ImageLike, Sequence[ImageLike]]
+ImageLike = str | os.PathLike | np.ndarray | Image.Image
+Images = ImageLike | Sequence[ImageLike]
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> Encoder:
@@ -46,7 +45,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         raise InputError(f"{path}: no such model file (a checkpoint such as models/muva.pt)")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = device if isinstance(device, torch.device) else resolve_device(device)
+    try:
+        device = torch.device(device) if isinstance(device, torch.device) else resolve_device(device)
+    except RuntimeError as exc:  # an unknown name, or CUDA asked for where there is none
+        raise InputError(f"device {device!r}: {exc}") from None
     try:
         module = load_for_inference(path, device)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as exc:

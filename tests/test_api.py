@@ -86,6 +86,9 @@ def test_bad_inputs_are_input_errors(bench, tmp_path):  # noqa: F811
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="not a readable MUVA checkpoint"):
         reid.load_model(tmp_path / "junk.pt")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            reid.load_model(bench.checkpoint, device="cuda")
     model = reid.load_model(bench.checkpoint, device="cpu")
     with pytest.raises(InputError, match="H×W×3 uint8"):
         model.embed(np.zeros((64, 32, 3), np.float32))

@@ -1,35 +1,233 @@
-"""The `reid` CLI runs each stage with explicit options, outside DVC."""
+"""The `reid` CLI: every stage with explicit options outside DVC, and a trained model's embed,
+search, evaluate and export; bad arguments are one line and exit status 2."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
+import torch
+import yaml
 from typer.testing import CliRunner
 
+import reid.evaluation.extract
+import reid.feature_store
+from reid import load_model
 from reid.cli import app
+from reid.feature_store import read_features
+from reid.model.checkpoint import save_checkpoint
+from reid.model.muva import build_reid_encoder
+from reid.utils.images import read_image
 from tests import fixtures_datasets as fx
+from tests.evaluation.conftest import bench  # noqa: F401  (the fixture)
+from tests.test_pipeline import tiny_params
+from tests.training.helpers import tiny_config
+
+runner = CliRunner()
+
+
+def invoke(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def failed_cleanly(result, text: str) -> bool:
+    """Exit status 2 with `text` in a one-line message, no traceback."""
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    return result.exit_code == 2 and text in result.output and len(lines) == 1 and result.exception is not None
+
+
+@pytest.fixture()
+def images(bench, tmp_path) -> Path:  # noqa: F811
+    """A folder of 7 test images of the fixture benchmark (one in a subfolder)."""
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    paths = pl.read_parquet(bench.manifests / "C3.parquet")["path"].to_list()[:7]
+    for i, path in enumerate(paths):
+        shutil.copy(path, folder / ("sub" if i == 6 else "") / f"{i}.jpg")
+    return folder
 
 
 @pytest.mark.filterwarnings("ignore::reid.data.summary.CountMismatchWarning")
 def test_ingest_and_protocol_commands(tmp_path: Path) -> None:
     fx.make_all(tmp_path / "root")
-    runner = CliRunner()
     out = tmp_path / "manifests"
-    result = runner.invoke(
-        app, ["ingest", "--root", str(tmp_path / "root"), "--out", str(out), "--summary", str(tmp_path / "s.json"),
-              "--dataset", "MA", "--dataset", "C3", "--cuhk03", "labeled"],
-    )
+    result = invoke("ingest", "--root", tmp_path / "root", "--out", out, "--summary", tmp_path / "s.json",
+                    "--dataset", "MA", "--dataset", "C3", "--cuhk03", "labeled")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.glob("*.parquet")) == ["C3.parquet", "MA.parquet"]
     assert json.loads((tmp_path / "s.json").read_text())["datasets"]["C3"]["layout"] == "labeled"
-    result = runner.invoke(app, ["protocol", "--source", "C3", "--manifests", str(out), "--out", str(tmp_path / "p")])
+    result = invoke("protocol", "--source", "C3", "--manifests", out, "--out", tmp_path / "p")
     assert result.exit_code == 0, result.output
     assert "C3->MA: 2 identities, 3 training images" in result.output
+    result = invoke("protocol", "--source", "C3", "--manifests", out, "--out", tmp_path / "p", "--ids-per-batch", 8)
+    assert failed_cleanly(result, "train.ids_per_batch"), result.output
 
 
 def test_custom_option_must_be_key_equals_folder(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["ingest", "--root", str(tmp_path), "--custom", "nofolder"])
-    assert result.exit_code != 0
+    result = invoke("ingest", "--root", tmp_path, "--custom", "nofolder")
+    assert result.exit_code == 2
     assert "expected KEY=FOLDER" in result.output
+
+
+def test_embed_writes_the_api_features(bench, images, tmp_path):  # noqa: F811
+    out = tmp_path / "f.parquet"
+    result = invoke("embed", images, "--model", bench.checkpoint, "--out", out, "--batch-size", 3, "--workers", 0)
+    assert result.exit_code == 0, result.output
+    assert "7 images (7 computed now) x 512 features" in result.output
+    paths, features = read_features(out)
+    assert paths == sorted(str(p.resolve()) for p in images.rglob("*.jpg"))
+    np.testing.assert_array_equal(features, load_model(bench.checkpoint, "cpu").embed(paths, batch_size=3))
+    assert not out.with_name("f.parquet.parts").exists()
+
+
+def test_embed_resumes_after_a_kill(bench, images, tmp_path, monkeypatch):  # noqa: F811
+    """Killed after 2 of 4 batches (the 3rd half-written): the rerun computes only the 3 missing images."""
+    single = tmp_path / "single.parquet"
+    assert invoke("embed", images, "-m", bench.checkpoint, "--out", single, "--batch-size", 2, "--workers", 0).exit_code == 0
+    write = reid.feature_store.write_features
+
+    def killed_on_third(path, *args):
+        if path.name == "part-000002.parquet":
+            path.with_name(path.name + ".tmp").write_bytes(b"half a file")
+            raise KeyboardInterrupt  # the process dies here
+        write(path, *args)
+
+    out = tmp_path / "f.parquet"
+    monkeypatch.setattr(reid.feature_store, "write_features", killed_on_third)
+    invoke("embed", images, "-m", bench.checkpoint, "--out", out, "--batch-size", 2, "--workers", 0)
+    assert not out.exists() and len(list(out.with_name("f.parquet.parts").glob("part-*.parquet"))) == 2
+    monkeypatch.setattr(reid.feature_store, "write_features", write)
+    encoded = []
+    forward = reid.evaluation.extract.encode_batch
+    monkeypatch.setattr(reid.inference, "encode_batch", lambda m, x, *a: encoded.append(len(x)) or forward(m, x, *a))
+    result = invoke("embed", images, "-m", bench.checkpoint, "--out", out, "--batch-size", 2, "--workers", 0)
+    assert result.exit_code == 0, result.output
+    assert "4 of 7 images already embedded" in result.output and sum(encoded) == 3
+    (paths, features), (paths1, features1) = read_features(out), read_features(single)
+    assert paths == paths1
+    np.testing.assert_allclose(features, features1, atol=1e-6)
+    encoded.clear()  # a complete output: nothing to compute
+    assert "(0 computed now)" in invoke("embed", images, "-m", bench.checkpoint, "--out", out).output
+    assert encoded == []
+
+
+def test_search_ranks_the_gallery_and_draws_a_sheet(bench, images, tmp_path):  # noqa: F811
+    query = images / "2.jpg"
+    sheet = tmp_path / "s.png"
+    result = invoke("search", "-m", bench.checkpoint, "--gallery", images, "--query", query, "--top", 5,
+                    "--sheet", sheet)
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines() if re.match(r"\s+\d+\s", line)]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0][2] == str(query.resolve()) and float(rows[0][1]) < 1e-4  # the query itself is in the gallery
+    distances = [float(r[1]) for r in rows]
+    assert distances == sorted(distances)
+    height, width = read_image(sheet).shape[:2]
+    assert width >= 6 * 64 and height > 128  # the query and 5 matches at 128 px high, with captions
+    store = tmp_path / "g.parquet"
+    assert invoke("embed", images, "-m", bench.checkpoint, "--out", store).exit_code == 0
+    again = invoke("search", "-m", bench.checkpoint, "--gallery", store, "--query", query, "--top", 5, "--sheet", sheet)
+    assert [line.split()[2] for line in again.output.splitlines() if re.match(r"\s+\d+\s", line)] == [r[2] for r in rows]
+
+
+def test_evaluate_a_dataset_equals_the_stage_on_that_target(bench, tmp_path):  # noqa: F811
+    out = tmp_path / "e.json"
+    result = invoke("evaluate", "-m", bench.checkpoint, "--dataset", "C3", "--manifests", bench.manifests,
+                    "--json", out, "--workers", 0)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"C3: mAP \d+\.\d\d  Rank-1 \d+\.\d\d  Rank-5 \d+\.\d\d  Rank-10 \d+\.\d\d", result.output)
+    alone = json.loads(out.read_text())["C3"]
+    stage = invoke("evaluate", "-m", bench.checkpoint, "--manifests", bench.manifests, "--protocol", bench.protocol,
+                   "--metrics", tmp_path / "m.json", "--plots", tmp_path / "plots", "--params", "params.yaml",
+                   "--set", "evaluation.workers=0", "--set", "evaluation.bootstrap_draws=0",
+                   "--set", "evaluation.sheet_queries=0", "--set", "evaluation.mask_images=0")
+    assert stage.exit_code == 0, stage.output
+    in_protocol = json.loads((tmp_path / "m.json").read_text())["C3"]
+    assert {k: alone[k] for k in ("mAP", "rank1", "rank5", "rank10", "queries", "gallery")} == \
+           {k: in_protocol[k] for k in ("mAP", "rank1", "rank5", "rank10", "queries", "gallery")}
+
+
+@pytest.mark.slow  # torch's dynamo exporter: ~10 s even for a tiny model
+def test_export_matches_pytorch_in_onnxruntime(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    save_checkpoint(build_reid_encoder(tiny_config(5)), tmp_path / "tiny.pt")
+    onnx = tmp_path / "encoder.onnx"
+    result = invoke("export", "-m", tmp_path / "tiny.pt", "--onnx", onnx)
+    assert result.exit_code == 0, result.output
+    assert float(re.search(r"max abs difference (\S+) ", result.output).group(1)) <= 1e-4
+    model = load_model(tmp_path / "tiny.pt", "cpu")
+    rgb = np.random.default_rng(0).integers(0, 256, size=(4, 80, 40, 3), dtype=np.uint8)  # not the input size
+    batch = torch.stack([model.preprocess(x) for x in rgb]).numpy()
+    features, masks = ort.InferenceSession(str(onnx)).run(None, {"images": batch})
+    assert np.abs(features - model.embed(rgb)).max() <= 1e-4
+    np.testing.assert_array_equal(masks.reshape(model.part_masks(rgb).shape), model.part_masks(rgb))
+
+
+def test_bad_arguments_are_one_line_and_status_2(bench, images, tmp_path):  # noqa: F811
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("hello")
+    ck = bench.checkpoint
+    cases = {
+        "no such model file": ["embed", images, "-m", tmp_path / "none.pt", "--out", tmp_path / "f.parquet"],
+        "no images": ["embed", tmp_path / "empty", "-m", ck, "--out", tmp_path / "f.parquet"],
+        "not an image": ["search", "-m", ck, "--gallery", images, "--query", tmp_path / "notes.txt"],
+        "no such file or folder": ["search", "-m", ck, "--gallery", tmp_path / "nowhere", "--query", images / "1.jpg"],
+        "C9.parquet is missing": ["evaluate", "-m", ck, "--dataset", "C9", "--manifests", bench.manifests],
+        "expected KEY=VALUE": ["stage1", "--set", "train.epochs"],
+        "unknown key": ["stage2", "--set", "train.epoch=1"],
+    }
+    if not torch.cuda.is_available():
+        cases["CUDA is not available"] = ["embed", images, "-m", ck, "--out", tmp_path / "f.parquet", "--device", "cuda"]
+    for text, args in cases.items():
+        result = invoke(*args)
+        assert failed_cleanly(result, text), (text, result.output)
+    assert "is dataset C9 under data.root?" in invoke(*cases["C9.parquet is missing"]).output
+    other = tmp_path / "other.pt"
+    torch.manual_seed(1)
+    save_checkpoint(build_reid_encoder(tiny_config(5)), other)
+    assert invoke("embed", images, "-m", ck, "--out", tmp_path / "g.parquet", "--workers", 0).exit_code == 0
+    result = invoke("search", "-m", other, "--gallery", tmp_path / "g.parquet", "--query", images / "1.jpg")
+    assert failed_cleanly(result, "holds features of another model"), result.output
+
+
+def test_pipeline_subcommands_on_a_tiny_benchmark(tmp_path):
+    """synth → ingest → protocol → ground → calibrate → pretrain (skipped) → stage1 → stage2 → evaluate,
+    one epoch each, every path explicit."""
+    params = tiny_params()
+    params["synth"].update(train_ids=6, test_ids=4, images_per_id=2, distractors=2, junk=1, out=str(tmp_path / "demo"))
+    params["train"].update(ids_per_batch=2)
+    params["model"].update(pretrained=None)
+    params["stage2"].update(epochs=1, milestones=[1])
+    file = tmp_path / "params.yaml"
+    file.write_text(yaml.safe_dump(params, sort_keys=False))
+    t = tmp_path
+    steps = [
+        ["synth", "--params", file, "--set", "synth.seed=1"],
+        ["ingest", "--root", t / "demo", "--out", t / "m", "--summary", t / "m" / "summary.json", "--workers", 1],
+        ["protocol", "--source", "MA", "--manifests", t / "m", "--out", t / "p"],
+        ["ground", "--params", file, "--train", t / "p" / "train.parquet", "--store", t / "store",
+         "--boxes", t / "boxes.parquet", "--sheet", t / "g.png", "--metrics", t / "g.json"],
+        ["calibrate", "--params", file, "--boxes", t / "boxes.parquet", "--train", t / "p" / "train.parquet",
+         "--out", t / "masks", "--plots", t / "cal", "--metrics", t / "cal.json"],
+        ["pretrain", "--params", file, "--model-dir", t / "pre", "--data", t / "pre_data", "--state", t / "pre_state",
+         "--live", t / "pre_live", "--metrics", t / "pre.json"],
+        ["stage1", "--params", file, "--protocol", t / "p", "--masks", t / "masks" / "masks.parquet",
+         "--out", t / "s1", "--state", t / "s1_state", "--live", t / "s1_live"],
+        ["stage2", "--params", file, "--train", t / "p" / "train.parquet", "--masks", t / "masks" / "masks.parquet",
+         "--stage1", t / "s1", "--out", t / "muva.pt", "--state", t / "s2_state", "--live", t / "s2_live"],
+        ["evaluate", "-m", t / "muva.pt", "--dataset", "MA", "--manifests", t / "m", "--json", t / "e.json",
+         "--workers", 0],
+    ]
+    for args in steps:
+        result = invoke(*args)
+        assert result.exit_code == 0, (args[0], result.output)
+    assert json.loads((t / "g.json").read_text())["images"] == 12
+    assert json.loads((t / "pre.json").read_text()).get("skipped")
+    assert (t / "s1" / "model.pt").is_file()
+    assert 0 <= json.loads((t / "e.json").read_text())["MA"]["mAP"] <= 100

@@ -1,0 +1,135 @@
+"""Subcommands that use a trained model: embed, search, evaluate, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reid.cli.common import building, command, load_params
+from reid.config.checks import check_device
+from reid.errors import InputError
+from reid.evaluation.rerank import RerankConfig
+from reid.evaluation.run import (
+    EvalConfig,
+    evaluate_target,
+    load_manifest,
+    metrics_record,
+    run_evaluate,
+)
+from reid.feature_store import embed_files, image_files, model_digest, read_features
+from reid.inference import Encoder, load_model
+from reid.search import rank_gallery, search_sheet
+
+Model = Annotated[Path, typer.Option("--model", "-m", help="Trained checkpoint (e.g. models/muva.pt).")]
+Device = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 … (default: CUDA if available).")]
+BatchSize = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
+Workers = Annotated[int, typer.Option(min=0, help="Image-decoding processes (0 = in this process).")]
+
+
+def _load(model: Path, device: str | None) -> Encoder:
+    if device is not None:
+        check_device("--device", device)
+    return load_model(model, device)
+
+
+@command
+def embed(
+    images: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
+    model: Model,
+    out: Annotated[Path, typer.Option(help="Feature file: parquet with columns path, feature.")],
+    batch_size: BatchSize = 64,
+    workers: Workers = 2,
+    device: Device = None,
+) -> None:
+    """Embed images into a parquet file; a rerun resumes, computing only the rows not yet written."""
+    paths = image_files(images)
+    encoder = _load(model, device)
+    computed = embed_files(encoder, model_digest(model), paths, out, batch_size, workers)
+    typer.echo(f"{len(paths)} images ({computed} computed now) x {encoder.feature_dim} features -> {out}")
+
+
+@command
+def search(
+    model: Model,
+    gallery: Annotated[Path, typer.Option(help="Gallery: a folder of images or a feature file from `reid embed`.")],
+    query: Annotated[Path, typer.Option(help="Query image.")],
+    top: Annotated[int, typer.Option(min=1, help="How many matches to list.")] = 10,
+    sheet: Annotated[Path | None, typer.Option(help="Picture of the query and its matches (PNG).")] = Path("search.png"),
+    batch_size: BatchSize = 64,
+    workers: Workers = 2,
+    device: Device = None,
+) -> None:
+    """Rank a gallery by distance to a query image (the distance evaluation ranks by)."""
+    query_path = image_files([query])
+    if len(query_path) != 1:
+        raise InputError(f"{query}: give one query image, not a folder of {len(query_path)}")
+    encoder = _load(model, device)
+    if gallery.is_file() and gallery.suffix == ".parquet":
+        paths, features = read_features(gallery, model_digest(model))
+    else:
+        paths = image_files([gallery])
+        features = encoder.embed(paths, batch_size, workers)
+    order, distances = rank_gallery(encoder.embed(query_path)[0], features, top)
+    typer.echo(f"{'rank':>4}  {'distance':>8}  path")
+    for rank, (i, d) in enumerate(zip(order, distances), 1):
+        typer.echo(f"{rank:>4}  {d:8.4f}  {paths[i]}")
+    if sheet is not None:
+        search_sheet(query_path[0], [paths[i] for i in order], distances, sheet, f"{query.name} in {gallery.name}")
+        typer.echo(f"sheet -> {sheet}")
+
+
+@command
+def evaluate(
+    model: Model = Path("models/muva.pt"),
+    dataset: Annotated[list[str] | None, typer.Option(help="Ingested dataset key (repeatable); none: the protocol's targets, as the DVC stage.")] = None,
+    manifests: Annotated[Path, typer.Option(help="Folder of ingested manifests.")] = Path("data/manifests"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="With --dataset: also write the metrics as JSON.")] = None,
+    sheets: Annotated[Path | None, typer.Option(help="With --dataset: folder for ranking_<KEY>.png sheets.")] = None,
+    protocol: Annotated[Path, typer.Option(help="Without --dataset: protocol.json.")] = Path("data/protocol/protocol.json"),
+    metrics: Annotated[Path, typer.Option(help="Without --dataset: metrics JSON.")] = Path("metrics/evaluation.json"),
+    plots: Annotated[Path, typer.Option(help="Without --dataset: CMC and sheets folder.")] = Path("plots/evaluation"),
+    params: Annotated[Path, typer.Option(help="Without --dataset: params file (section `evaluation`).")] = Path("params.yaml"),
+    set_: Annotated[list[str] | None, typer.Option("--set", "-S", help="Without --dataset: override KEY=VALUE.")] = None,
+    batch_size: BatchSize = 128,
+    workers: Workers = 2,
+    device: Device = None,
+) -> None:
+    """mAP and Rank-1/5/10 of the model on ingested datasets (or on the protocol's targets)."""
+    if not dataset:
+        section = load_params(params, set_).evaluation
+        check_device("evaluation.device", section.device)
+        with building("evaluation"):
+            config = EvalConfig(**section.plain(rerank=True), rerank=RerankConfig(**section.rerank.plain()))
+        run_evaluate(model, manifests, protocol, metrics, plots, config)
+        return
+    encoder = _load(model, device)
+    frames = {key: load_manifest(manifests, key) for key in dataset}  # every key checked before any work
+    config = EvalConfig(batch_size=batch_size, workers=workers, sheet_queries=8 if sheets else 0, mask_images=0,
+                        bootstrap_draws=0)
+    if sheets:
+        sheets.mkdir(parents=True, exist_ok=True)
+    results = {key: evaluate_target(encoder.module, frame, key, config, encoder.device, sheets, model.name)
+               for key, frame in frames.items()}
+    record = metrics_record(results, f"{model}->{','.join(dataset)}", any(r.synthetic for r in results.values()))
+    for key in dataset:
+        scores = record[key]
+        typer.echo(f"{key}: mAP {scores['mAP']:.2f}  Rank-1 {scores['rank1']:.2f}  Rank-5 {scores['rank5']:.2f}  "
+                   f"Rank-10 {scores['rank10']:.2f}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(record, indent=2) + "\n")
+
+
+@command
+def export(
+    model: Model,
+    onnx: Annotated[Path, typer.Option(help="Output ONNX file.")],
+) -> None:
+    """Export the encoder to ONNX and check it against PyTorch with onnxruntime."""
+    from reid.export import TOLERANCE, export_onnx  # needs the `export` extra
+
+    diff = export_onnx(load_model(model, "cpu").module, onnx)
+    typer.echo(f"{onnx}: onnxruntime matches PyTorch, max abs difference {diff:.2e} (allowed {TOLERANCE})")
