@@ -231,3 +231,41 @@ def test_pipeline_subcommands_on_a_tiny_benchmark(tmp_path):
     assert json.loads((t / "pre.json").read_text()).get("skipped")
     assert (t / "s1" / "model.pt").is_file()
     assert 0 <= json.loads((t / "e.json").read_text())["MA"]["mAP"] <= 100
+
+
+CALLS = {  # stage -> the library function its body and its subcommand both call
+    "synth": "generate_benchmark", "ground": "run_grounding", "calibrate": "run_calibrate",
+    "pretrain": "run_pretrain_step", "stage1": "train_stage1", "stage2": "train_stage2", "evaluate": "run_evaluate",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_subcommand_calls_the_library_as_its_stage_does(name, monkeypatch):
+    """With default options, `reid NAME --params params.yaml` makes the very call `python -m stages.NAME` makes:
+    same function, same configs, same paths (the CLI's defaults are the wiring's)."""
+    import importlib
+    import inspect
+
+    import reid.cli.model
+    import reid.cli.pipeline
+    from reid.config.load import load_config
+    from stages.common import StageParams
+    from stages.wiring import STAGES
+
+    params = Path(__file__).resolve().parents[1] / "params.yaml"
+    stage_module = importlib.import_module(f"stages.{name}")
+    cli_module = reid.cli.model if name == "evaluate" else reid.cli.pipeline
+    function = getattr(stage_module, CALLS[name])
+    calls = []
+
+    def record(*args, **kwargs):
+        bound = inspect.signature(function).bind(*args, **kwargs)
+        calls.append({k: str(v) if isinstance(v, Path) else v for k, v in bound.arguments.items()})
+        return {}
+
+    monkeypatch.setattr(stage_module, CALLS[name], record)
+    monkeypatch.setattr(cli_module, CALLS[name], record)
+    stage_module.body(StageParams(name, load_config(params), STAGES[name]), STAGES[name])
+    result = invoke(name, "--params", params)
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2 and calls[0] == calls[1]
