@@ -132,6 +132,8 @@ def evaluate_distances(
     if max_rank < 1 or chunk_size < 1:
         raise ValueError(f"max_rank and chunk_size must be >= 1, got {max_rank} and {chunk_size}")
     device = torch.device(device)
+    if device.type == "cuda" and device.index is None:  # "cuda" names the current device, as tensors report it
+        device = torch.device("cuda", torch.cuda.current_device())
     q_pids, q_cams = _as_ids(query_pids, num_query, "query_pids"), _as_ids(query_cams, num_query, "query_cams")
     g_pids, g_cams = _as_ids(gallery_pids, num_gallery, "gallery_pids"), _as_ids(
         gallery_cams, num_gallery, "gallery_cams"

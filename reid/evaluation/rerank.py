@@ -13,8 +13,8 @@ Ties in d go to the lower index, as a stable sort breaks them.
 Nothing N × N is held (at MSMT17's N = 93,820 one float32 matrix is 35 GB): one chunked pass
 over the distances gives each item's scale and k1+1 nearest, V is sparse (about a hundred
 entries a row) and the final distances come one query chunk at a time, the way
-`evaluate_distances` asks for them. Sums run in float64, so the result does not depend on
-the order of the additions (on CUDA they are atomic).
+`evaluate_distances` asks for them. Sums run in float64 and are rounded to float32 once, so
+the order of the additions (atomic, so unordered, on CUDA) stays far below the result's precision.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ from dataclasses import dataclass
 
 import torch
 
-from reid.evaluation.metrics import DEFAULT_CHUNK_SIZE, Features, _as_features, _distances
+from reid.evaluation.metrics import (
+    DEFAULT_CHUNK_SIZE,
+    Features,
+    _as_features,
+    _distances,
+)
 from reid.utils.progress import progress
 
 ROW_BLOCK = 4096  # items per step of the sparse work (set growth, query expansion)
@@ -87,7 +92,7 @@ class KReciprocal:
     block of queries start..stop−1, the callable `evaluate_distances` takes.
 
     Building holds the features, [N, k1+1] neighbour indices and V (after query expansion)
-    twice, by rows and by gallery columns; a block adds 12 bytes × (stop − start) × G.
+    twice, by rows and by gallery columns; a block adds about 16 bytes × (stop − start) × G.
     """
 
     def __init__(

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +86,7 @@ class EvalConfig:
     sheet_queries: int = 8  # rows of each target's ranking sheet (0 = no sheet)
     mask_images: int = 6  # images per target on the part-mask figure (0 = no figure)
     bootstrap_draws: int = 1000  # identity resamples behind the 95 % intervals (0 = no interval)
-    rerank: RerankConfig = RerankConfig()  # k-reciprocal re-ranking, reported beside the plain numbers
+    rerank: RerankConfig = field(default_factory=RerankConfig)  # k-reciprocal re-ranking, beside the plain numbers
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.workers < 0:
@@ -97,8 +97,6 @@ class EvalConfig:
             raise ValueError(f"evaluation.max_rank must be >= 10 (Rank-10 is reported), got {self.max_rank}")
         if self.sheet_queries < 0 or self.mask_images < 0 or self.bootstrap_draws < 0:
             raise ValueError("evaluation.sheet_queries, mask_images and bootstrap_draws must be >= 0")
-        if not isinstance(self.rerank, RerankConfig):
-            raise ValueError(f"evaluation.rerank must be a RerankConfig, got {type(self.rerank).__name__}")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from reid.evaluation.metrics import evaluate_distances, evaluate_features, evaluate_reference, pairwise_distances
+from reid.evaluation.metrics import (
+    evaluate_distances,
+    evaluate_features,
+    evaluate_reference,
+    pairwise_distances,
+)
 from tests.test_metrics import assert_identical, both, dyadic_features, on_circle
 
 

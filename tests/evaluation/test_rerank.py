@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 
 from reid.config.load import load_config
 from reid.errors import ConfigError
-from reid.evaluation.metrics import evaluate_distances, evaluate_features, evaluate_reference, pairwise_distances
+from reid.evaluation.metrics import (
+    evaluate_distances,
+    evaluate_features,
+    evaluate_reference,
+    pairwise_distances,
+)
 from reid.evaluation.rerank import KReciprocal, RerankConfig
 from tests.evaluation.rerank_reference import rerank_reference
 from tests.test_metrics import dyadic_features, on_circle
