@@ -97,7 +97,10 @@ def evaluate(
     workers: Workers = 2,
     device: Device = None,
 ) -> None:
-    """mAP and Rank-1/5/10 of the model on ingested datasets (or on the protocol's targets)."""
+    """mAP and Rank-1/5/10 of the model on ingested datasets (or on the protocol's targets).
+
+    --batch-size, --workers and --device apply with --dataset; without it, params `evaluation` sets them.
+    """
     if not dataset:
         section = load_params(params, set_).evaluation
         check_device("evaluation.device", section.device)
