@@ -6,7 +6,9 @@ Everything else that escapes a stage is a bug and keeps its traceback.  The mess
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import errno
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -37,3 +39,27 @@ class ArtifactError(ReidError, FileNotFoundError):
     def __init__(self, path: Any, stage: str, problem: str = "is missing"):
         self.path, self.stage = path, stage
         super().__init__(f"{path} {problem}: it is made by stage '{stage}'; re-run it with `dvc repro {stage}`")
+
+
+@contextmanager
+def building(key: str) -> Iterator[None]:
+    """Turn the library's ValueError for a section's values into a ConfigError naming the section."""
+    try:
+        yield
+    except ReidError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(key, ..., str(exc)) from None
+
+
+def user_failure(exc: BaseException) -> tuple[str, int] | None:
+    """(one-line message, exit status) for an error the user can fix; None for a bug (keep its traceback).
+
+    A `ReidError` exits with status 2; a full disk, which no input change fixes, with status 1.
+    """
+    if isinstance(exc, ReidError):
+        return " ".join(str(exc).split()), 2
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = exc.filename or "a file"
+        return f"no space left on device writing {where}: free space there and re-run (everything written before is kept)", 1
+    return None

@@ -9,10 +9,8 @@ and keeps its traceback.
 
 from __future__ import annotations
 
-import errno
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +18,7 @@ import typer
 
 from reid.config.load import load_config
 from reid.config.schema import PipelineConfig
-from reid.errors import ConfigError, ReidError
+from reid.errors import user_failure
 from stages.wiring import STAGES, Stage
 
 PARAMS_FILE = Path("params.yaml")
@@ -39,17 +37,6 @@ class StageParams:
         return getattr(self._config, section)
 
 
-@contextmanager
-def building(key: str) -> Iterator[None]:
-    """Turn the library's ValueError for a section's values into a ConfigError naming the section."""
-    try:
-        yield
-    except ReidError:
-        raise
-    except ValueError as exc:
-        raise ConfigError(key, ..., str(exc)) from None
-
-
 def run_stage(name: str, body: Callable[[StageParams, Stage], None]) -> None:
     """The entry point of stage `name`: parse `--params`, validate the whole tree, run `body`."""
     stage = STAGES[name]
@@ -60,17 +47,15 @@ def run_stage(name: str, body: Callable[[StageParams, Stage], None]) -> None:
         try:
             config = load_config(params)
             body(StageParams(name, config, stage), stage)
-        except ReidError as exc:
-            fail(name, str(exc), 2)
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
+        except Exception as exc:
+            failure = user_failure(exc)
+            if failure is None:
                 raise
-            fail(name, f"no space left on device writing {exc.filename or 'a file'}: free space there and re-run "
-                       f"(everything written before is kept)", 1)
+            fail(name, *failure)
 
     typer.run(command)
 
 
 def fail(name: str, message: str, status: int) -> None:
-    print(f"error in stage {name}: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    print(f"error in stage {name}: {message}", file=sys.stderr, flush=True)
     raise SystemExit(status)

@@ -3,9 +3,10 @@
 from pathlib import Path
 
 from reid.config.checks import check_device
+from reid.errors import building
 from reid.evaluation.rerank import RerankConfig
 from reid.evaluation.run import EvalConfig, run_evaluate
-from stages.common import StageParams, building, run_stage
+from stages.common import StageParams, run_stage
 from stages.wiring import Stage
 
 

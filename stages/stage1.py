@@ -5,19 +5,14 @@ Several GPUs: `torchrun --nproc_per_node N -m stages.stage1`.
 
 from pathlib import Path
 
-from reid.config.checks import check_device
-from reid.training.config import Stage1Config, TrainConfig
+from reid.training.config import training_configs
 from reid.training.stage1 import train_stage1
-from stages.common import StageParams, building, run_stage
+from stages.common import StageParams, run_stage
 from stages.wiring import Stage
 
 
 def body(params: StageParams, io: Stage) -> None:
-    check_device("train.device", params.train.device)
-    with building("train"):
-        train = TrainConfig.from_dict(params.train.plain())
-    with building("stage1"):
-        stage1 = Stage1Config.from_dict(params.stage1.plain())
+    train, stage1 = training_configs(params, "stage1")
     out = io.outputs
     train_stage1(params.model.plain(), params.model.pretrained, train, stage1, io.inputs["protocol"],
                  io.inputs["masks"], out_dir=out["model"], state_dir=out["state"], live_dir=Path(out["metrics"]).parent)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reid.errors import building
 from reid.synth.config import SynthConfig
 from reid.synth.generate import generate_benchmark
-from stages.common import StageParams, building, run_stage
+from stages.common import StageParams, run_stage
 from stages.wiring import Stage
 
 

@@ -6,10 +6,8 @@ on one line and exit status 2, as a DVC stage does; a full disk with status 1.
 
 from __future__ import annotations
 
-import errno
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +17,7 @@ from pydantic import ValidationError
 
 from reid.config.load import config_error, read_yaml
 from reid.config.schema import PipelineConfig
-from reid.errors import ConfigError, InputError, ReidError
+from reid.errors import InputError, user_failure
 
 app = typer.Typer(help="MUVA domain-generalised person re-identification: pipeline stages and a trained model.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -34,19 +32,18 @@ def command(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ReidError as exc:
-            fail(str(exc), 2)
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
+        except Exception as exc:
+            failure = user_failure(exc)
+            if failure is None:
                 raise
-            fail(f"no space left on device writing {exc.filename or 'a file'}: free space there and re-run", 1)
+            fail(*failure)
 
     app.command()(wrapper)
     return fn
 
 
 def fail(message: str, status: int) -> None:
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    typer.echo(f"error: {message}", err=True)
     raise typer.Exit(status)
 
 
@@ -70,13 +67,3 @@ def load_params(path: Path, overrides: list[str] | None) -> PipelineConfig:
     except ValidationError as exc:
         raise config_error(exc, Path(path), lines) from None
 
-
-@contextmanager
-def building(key: str) -> Iterator[None]:
-    """A library ValueError for a section's values becomes a ConfigError naming the section."""
-    try:
-        yield
-    except ReidError:
-        raise
-    except ValueError as exc:
-        raise ConfigError(key, ..., str(exc)) from None

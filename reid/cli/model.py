@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from reid.cli.common import building, command, load_params
+from reid.cli.common import command, load_params
 from reid.config.checks import check_device
-from reid.errors import InputError
+from reid.errors import InputError, building
 from reid.evaluation.rerank import RerankConfig
 from reid.evaluation.run import (
     EvalConfig,

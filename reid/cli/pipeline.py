@@ -10,21 +10,16 @@ from typing import Annotated
 
 import typer
 
-from reid.cli.common import building, command, load_params
-from reid.config.checks import check_device, check_identities
-from reid.config.choices import backbone_geometry
+from reid.cli.common import command, load_params
+from reid.config.checks import check_identities
 from reid.data.run import run_ingest, run_protocol
-from reid.grounding.run import GroundingConfig, run_grounding
-from reid.masks.calibration import CalibrationConfig
-from reid.masks.grid import PatchGrid
-from reid.masks.run import MaskConfig, run_calibrate
-from reid.model.configs import MuvaConfig
-from reid.pretrain.config import PretrainConfig
-from reid.pretrain.run import run_pretrain_step
-from reid.synth.captioned import CaptionedConfig
+from reid.errors import building
+from reid.grounding.run import grounding_config, run_grounding
+from reid.masks.run import calibrate_settings, run_calibrate
+from reid.pretrain.run import pretrain_settings, run_pretrain_step
 from reid.synth.config import SynthConfig
 from reid.synth.generate import generate_benchmark
-from reid.training.config import Stage1Config, Stage2Config, TrainConfig
+from reid.training.config import training_configs
 from reid.training.stage1 import train_stage1
 from reid.training.stage2 import train_stage2
 
@@ -97,19 +92,7 @@ def ground(
     set_: Sets = None,
 ) -> None:
     """Ground head / upper body / legs boxes on every training image (section `grounding`)."""
-    grounding = load_params(params, set_).grounding
-    if grounding.expert == "cogvlm":
-        check_device("grounding.cogvlm.device", grounding.cogvlm.device)
-    with building("grounding"):
-        config = GroundingConfig(
-            expert=grounding.expert,
-            batch_size=grounding.batch_size,
-            expert_params=getattr(grounding, grounding.expert).plain(),
-            sheet_images=grounding.sheet_images,
-            max_attempts=grounding.max_attempts,
-            max_error_fraction=grounding.max_error_fraction,
-        )
-    run_grounding(train, store, boxes, sheet, metrics, config)
+    run_grounding(train, store, boxes, sheet, metrics, grounding_config(load_params(params, set_).grounding))
 
 
 @command
@@ -123,19 +106,8 @@ def calibrate(
     set_: Sets = None,
 ) -> None:
     """Calibrate the boxes and vote them into pseudo-label masks (sections `calibration`, `masks`, `model`)."""
-    config = load_params(params, set_)
-    calibration = config.calibration.plain()
-    sheet_images = calibration.pop("sheet_images")  # the picture's, not the algorithm's
-    calibration["quantiles"] = tuple(calibration["quantiles"])
-    with building("calibration"):
-        calibration = CalibrationConfig(**calibration)
-    with building("masks"):
-        masks = MaskConfig(**config.masks.plain())
-    height, width = config.model.image_size
-    patch, _ = backbone_geometry(config.model.backbone, config.model.clip)
     run_calibrate(boxes_path=boxes, train_path=train, out_dir=out, plots_dir=plots, metrics_path=metrics,
-                  calibration=calibration, masks=masks, grid=PatchGrid(height, width, patch, patch),
-                  sheet_images=sheet_images)
+                  **calibrate_settings(load_params(params, set_)))
 
 
 @command
@@ -149,18 +121,8 @@ def pretrain(
     set_: Sets = None,
 ) -> None:
     """Pre-train the demo's CLIP prior when `model.pretrained` names it (sections `pretrain`, `model`)."""
-    config = load_params(params, set_)
-    section, model = config.pretrain, config.model
-    check_device("pretrain.device", section.device)
-    with building("pretrain.data"):
-        captioned = CaptionedConfig(**section.data.plain())
-    with building("pretrain"):
-        pretrain_config = PretrainConfig(**section.plain(data=True))
-    run_pretrain_step(
-        pretrained=model.pretrained, checkpoint=model_dir / "clip.pt", data_dir=data, data=captioned,
-        clip_config=MuvaConfig(num_classes=1, backbone=model.backbone, clip=model.clip).clip,
-        config=pretrain_config, state_dir=state, live_dir=live, metrics_path=metrics,
-    )
+    run_pretrain_step(checkpoint=model_dir / "clip.pt", data_dir=data, state_dir=state, live_dir=live,
+                      metrics_path=metrics, **pretrain_settings(load_params(params, set_)))
 
 
 @command
@@ -175,11 +137,7 @@ def stage1(
 ) -> None:
     """Stage 1: learn the prompts and the text memory (sections `model`, `train`, `stage1`)."""
     config = load_params(params, set_)
-    check_device("train.device", config.train.device)
-    with building("train"):
-        train = TrainConfig.from_dict(config.train.plain())
-    with building("stage1"):
-        stage = Stage1Config.from_dict(config.stage1.plain())
+    train, stage = training_configs(config, "stage1")
     train_stage1(config.model.plain(), config.model.pretrained, train, stage, protocol_dir, masks,
                  out_dir=out, state_dir=state, live_dir=live)
 
@@ -196,10 +154,5 @@ def stage2(
     set_: Sets = None,
 ) -> None:
     """Stage 2: train the image encoder (sections `train`, `stage2`)."""
-    config = load_params(params, set_)
-    check_device("train.device", config.train.device)
-    with building("train"):
-        train = TrainConfig.from_dict(config.train.plain())
-    with building("stage2"):
-        stage = Stage2Config.from_dict(config.stage2.plain())
+    train, stage = training_configs(load_params(params, set_), "stage2")
     train_stage2(train, stage, train_path, masks, stage1_dir, out_checkpoint=out, state_dir=state, live_dir=live)

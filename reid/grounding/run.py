@@ -25,7 +25,9 @@ import polars as pl
 import torch
 import torch.distributed as dist
 
-from reid.errors import ConfigError, ReidError
+from reid.config.checks import check_device
+from reid.config.schema import Grounding
+from reid.errors import ConfigError, ReidError, building
 from reid.grounding.contact_sheet import contact_sheet
 from reid.grounding.experts import Expert, GroundItem, build_expert
 from reid.grounding.parts import PARTS, STATUSES, PartResult
@@ -73,6 +75,21 @@ def check_expert_data(expert: Expert, train: pl.DataFrame) -> None:
     check = getattr(expert, "check_data", None)
     if check is not None:
         check(sorted(train["dataset_dir"].unique().to_list()))
+
+
+def grounding_config(section: Grounding) -> GroundingConfig:
+    """The run's settings from the validated `grounding` section (only the chosen expert's block)."""
+    if section.expert == "cogvlm":
+        check_device("grounding.cogvlm.device", section.cogvlm.device)
+    with building("grounding"):
+        return GroundingConfig(
+            expert=section.expert,
+            batch_size=section.batch_size,
+            expert_params=getattr(section, section.expert).plain(),
+            sheet_images=section.sheet_images,
+            max_attempts=section.max_attempts,
+            max_error_fraction=section.max_error_fraction,
+        )
 
 
 def pending_images(train: pl.DataFrame, answers: pl.DataFrame, max_attempts: int) -> pl.DataFrame:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from reid.config.choices import backbone_geometry
+from reid.config.schema import PipelineConfig
+from reid.errors import building
 from reid.grounding.parts import PARTS
 from reid.masks.boxes import collect_boxes
 from reid.masks.calibration import EQUAL_THIRDS, CalibrationConfig, calibrate
@@ -36,6 +40,20 @@ class MaskConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"masks.mode must be one of {MODES}, got '{self.mode}'")
+
+
+def calibrate_settings(params: PipelineConfig) -> dict[str, Any]:
+    """`run_calibrate`'s settings from the validated tree: `calibration`, `masks` and the model's patch grid."""
+    calibration = params.calibration.plain(sheet_images=True)  # the sheet's size is the picture's, not the algorithm's
+    calibration["quantiles"] = tuple(calibration["quantiles"])
+    with building("calibration"):
+        calibration = CalibrationConfig(**calibration)
+    with building("masks"):
+        masks = MaskConfig(**params.masks.plain())
+    height, width = params.model.image_size
+    patch, _ = backbone_geometry(params.model.backbone, params.model.clip)
+    return {"calibration": calibration, "masks": masks, "grid": PatchGrid(height, width, patch, patch),
+            "sheet_images": params.calibration.sheet_images}
 
 
 def run_calibrate(

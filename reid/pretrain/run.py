@@ -15,6 +15,10 @@ from typing import Any
 
 import polars as pl
 
+from reid.config.checks import check_device
+from reid.config.schema import PipelineConfig
+from reid.errors import building
+from reid.model.configs import MuvaConfig
 from reid.pretrain.config import PretrainConfig
 from reid.pretrain.train import run_pretrain
 from reid.synth.captioned import CaptionedConfig, generate_captioned
@@ -25,6 +29,19 @@ SKIPPED = "SKIPPED.json"
 def pretrain_wanted(pretrained: str | None, checkpoint: str | os.PathLike) -> bool:
     """Whether the re-ID stages will load this step's checkpoint (so it must be trained)."""
     return pretrained is not None and Path(pretrained) == Path(checkpoint)
+
+
+def pretrain_settings(params: PipelineConfig) -> dict[str, Any]:
+    """`run_pretrain_step`'s settings from the validated tree: the `pretrain` section and the model's CLIP."""
+    section, model = params.pretrain, params.model
+    check_device("pretrain.device", section.device)
+    with building("pretrain.data"):
+        data = CaptionedConfig(**section.data.plain())
+    with building("pretrain"):
+        config = PretrainConfig(**section.plain(data=True))
+    # the CLIP the re-ID stages build (MuvaConfig resolves the backbone name, or takes a given clip config)
+    clip_config = MuvaConfig(num_classes=1, backbone=model.backbone, clip=model.clip).clip
+    return {"pretrained": model.pretrained, "data": data, "clip_config": clip_config, "config": config}
 
 
 def run_pretrain_step(

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from reid.config.checks import check_device
+from reid.config.schema import PipelineConfig
 from reid.data.loading import Augment
+from reid.errors import building
 
 I2T_SIMILARITIES = ("dot", "cosine")
 
@@ -106,3 +109,15 @@ class Stage2Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Stage2Config:
         return _from_dict(cls, data)
+
+
+STAGE_CONFIGS = {"stage1": Stage1Config, "stage2": Stage2Config}
+
+
+def training_configs(params: PipelineConfig, stage: str) -> tuple[TrainConfig, Stage1Config | Stage2Config]:
+    """The shared `train` settings and those of `stage` (stage1 | stage2) from the validated tree."""
+    check_device("train.device", params.train.device)
+    with building("train"):
+        train = TrainConfig.from_dict(params.train.plain())
+    with building(stage):
+        return train, STAGE_CONFIGS[stage].from_dict(getattr(params, stage).plain())
