@@ -13,6 +13,9 @@ built) is its own; on CUDA the peak of allocated GPU memory is printed too.
            formulation, tests/evaluation/rerank_reference.py), `evaluate_reference`
   chunked  `KReciprocal` (neighbour lists, sparse V), its blocks fed to `evaluate_distances`
 Where both run, the re-ranked distances are compared (max |difference|) and so are the metrics.
+Measured here (2 CPU cores, D = 512, machine otherwise idle): Market scale 4.5 s and 0.83 GB
+peak RSS against 153 s and 8.9 GB, distances within 1.8e-7, CMC equal; MSMT17 scale 122 s
+(+ 43 s ranking) and 1.6 GB (D = 768: 144 s + 47 s, 1.7 GB).
 """
 
 from __future__ import annotations
