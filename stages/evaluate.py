@@ -2,19 +2,13 @@
 
 from pathlib import Path
 
-from reid.config.checks import check_device
-from reid.errors import building
-from reid.evaluation.rerank import RerankConfig
-from reid.evaluation.run import EvalConfig, run_evaluate
+from reid.evaluation.run import eval_config, run_evaluate
 from stages.common import StageParams, run_stage
 from stages.wiring import Stage
 
 
 def body(params: StageParams, io: Stage) -> None:
-    check_device("evaluation.device", params.evaluation.device)
-    with building("evaluation"):
-        evaluation = params.evaluation
-        config = EvalConfig(**evaluation.plain(rerank=True), rerank=RerankConfig(**evaluation.rerank.plain()))
+    config = eval_config(params.evaluation)
     run_evaluate(
         checkpoint=io.inputs["model"],
         manifests_dir=io.inputs["manifests"],

@@ -10,10 +10,10 @@ import typer
 
 from reid.cli.common import command, load_params
 from reid.config.checks import check_device
-from reid.errors import InputError, building
-from reid.evaluation.rerank import RerankConfig
+from reid.errors import InputError
 from reid.evaluation.run import (
     EvalConfig,
+    eval_config,
     evaluate_target,
     load_manifest,
     metrics_record,
@@ -102,11 +102,7 @@ def evaluate(
     --batch-size, --workers and --device apply with --dataset; without it, params `evaluation` sets them.
     """
     if not dataset:
-        section = load_params(params, set_).evaluation
-        check_device("evaluation.device", section.device)
-        with building("evaluation"):
-            config = EvalConfig(**section.plain(rerank=True), rerank=RerankConfig(**section.rerank.plain()))
-        run_evaluate(model, manifests, protocol, metrics, plots, config)
+        run_evaluate(model, manifests, protocol, metrics, plots, eval_config(load_params(params, set_).evaluation))
         return
     encoder = _load(model, device)
     frames = {key: load_manifest(manifests, key) for key in dataset}  # every key checked before any work

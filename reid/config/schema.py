@@ -67,7 +67,7 @@ class Synth(Section):
     @model_validator(mode="after")
     def _ranges(self) -> Synth:
         if self.train_ids + self.test_ids > 4999:
-            raise Invalid("test_ids", self.test_ids, f"train_ids + test_ids must be <= 4999 (file names hold 4-digit pids)")
+            raise Invalid("test_ids", self.test_ids, "train_ids + test_ids must be <= 4999 (file names hold 4-digit pids)")
         if self.images_per_id < 2:
             raise Invalid("images_per_id", self.images_per_id, "must be >= 2, so that every training identity spans 2 cameras")
         for name in ("queries_per_id", "gallery_per_id"):

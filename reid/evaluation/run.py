@@ -48,9 +48,11 @@ import numpy as np
 import polars as pl
 import torch
 
+from reid.config.checks import check_device
+from reid.config.schema import Evaluation
 from reid.data.ingest import read_manifest
 from reid.data.protocol import read_protocol
-from reid.errors import ArtifactError, InputError, ReidError
+from reid.errors import ArtifactError, InputError, ReidError, building
 from reid.evaluation.bootstrap import BootstrapDraws, average_draws, bootstrap_draws
 from reid.evaluation.extract import Extraction, extract, predicts_masks
 from reid.evaluation.mask_iou import box_mask_iou
@@ -97,6 +99,13 @@ class EvalConfig:
             raise ValueError(f"evaluation.max_rank must be >= 10 (Rank-10 is reported), got {self.max_rank}")
         if self.sheet_queries < 0 or self.mask_images < 0 or self.bootstrap_draws < 0:
             raise ValueError("evaluation.sheet_queries, mask_images and bootstrap_draws must be >= 0")
+
+
+def eval_config(section: Evaluation) -> EvalConfig:
+    """The evaluation settings from the validated `evaluation` section (device checked first)."""
+    check_device("evaluation.device", section.device)
+    with building("evaluation"):
+        return EvalConfig(**section.plain(rerank=True), rerank=RerankConfig(**section.rerank.plain()))
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def test_unknown_rule_is_refused() -> None:
 def test_stripes_mode_equal_thirds() -> None:
     masks = vote(stripe_boxes(2, EQUAL_THIRDS, ("head", "upper", "legs")), GRID)
     rows = [sorted({r for r, _ in _cells(masks[0, j], GRID)}) for j in range(3)]
-    assert rows == [list(range(0, 5)), list(range(5, 11)), list(range(11, 16))]  # centres (r+.5)/16 vs 1/3, 2/3
+    assert rows == [list(range(5)), list(range(5, 11)), list(range(11, 16))]  # centres (r+.5)/16 vs 1/3, 2/3
     assert (masks[0] == masks[1]).all() and masks[0].sum(axis=0).max() == 1
 
 
