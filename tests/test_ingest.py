@@ -18,6 +18,7 @@ from reid.data.ingest import (
 )
 from reid.data.readers import DatasetNotFoundError
 from reid.data.summary import CountMismatchWarning, summarize, warn_mismatches
+from reid.errors import ConfigError
 from tests import fixtures_datasets as fx
 
 
@@ -100,7 +101,7 @@ def test_cuhk03_detected_default_and_labeled(tmp_path: Path) -> None:
     assert _split(detected.manifest, "train").height == 2
     assert _split(labeled.manifest, "train")["label"].to_list() == [0, 0, 1]
     assert detected.manifest["image_id"][0] == "C3/detected/bounding_box_train/0001_c1_1.png"
-    with pytest.raises(ValueError, match="unknown subset 'both'"):
+    with pytest.raises(ConfigError, match=r"data.cuhk03_subset = 'both': not a subset of CUHK03-NP; allowed: detected, labeled"):
         ingest_dataset(tmp_path, "C3", subset="both")
 
 
@@ -123,7 +124,7 @@ def test_custom_dataset_missing_column(tmp_path: Path) -> None:
 
 def test_custom_key_may_not_shadow_a_benchmark(tmp_path: Path) -> None:
     fx.make_custom(tmp_path)
-    with pytest.raises(ValueError, match="differ from the benchmark keys MA, D, MS, C3"):
+    with pytest.raises(ConfigError, match="data.custom.MA: is not a usable dataset key; .*differ from MA, D, MS, C3"):
         ingest_many(tmp_path, "auto", custom={"MA": "mycams"})
 
 

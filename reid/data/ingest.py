@@ -131,9 +131,9 @@ def available_datasets(root: Path, custom: dict[str, str] | None = None) -> list
 def validate_custom_keys(custom: dict[str, str]) -> None:
     for key in custom:
         if key in LAYOUTS or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key):
-            raise ValueError(
-                f"data.custom key '{key}' is not usable: it must start with a letter, contain only "
-                f"letters, digits or '_', and differ from the benchmark keys {', '.join(LAYOUTS)}"
+            raise ConfigError(
+                f"data.custom.{key}", ..., "is not a usable dataset key",
+                f"start it with a letter, use only letters, digits or '_', and differ from {', '.join(LAYOUTS)}",
             )
 
 

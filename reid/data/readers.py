@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reid.data.layouts import LAYOUTS, SPLITS, DatasetLayout, Variant
-from reid.errors import InputError, ReidError
+from reid.errors import ConfigError, InputError, ReidError
 
 
 class DatasetNotFoundError(ReidError, FileNotFoundError):
@@ -176,7 +176,7 @@ def select_variant(dataset_dir: Path, layout: DatasetLayout, subset: str | None)
     if layout.subsets:
         subset = subset or layout.subsets[0]
         if subset not in layout.subsets:
-            raise ValueError(f"{layout.name}: unknown subset '{subset}'; choose one of {layout.subsets}")
+            raise ConfigError("data.cuhk03_subset", subset, f"not a subset of {layout.name}", allowed=layout.subsets)
         variant = next(v for v in layout.variants if v.name == subset)
         if not (dataset_dir / variant.marker).exists():
             raise DatasetNotFoundError(f"{layout.name}: subset folder {dataset_dir / variant.marker} is missing")
