@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -192,3 +193,19 @@ def test_parallel_probe_equals_serial(tmp_path: Path) -> None:
     d = fx.make_market(tmp_path)
     paths = sorted(str(p) for p in d.rglob("*") if p.is_file())
     assert probe_many(paths, workers=2, min_parallel=1) == probe_many(paths, workers=1)
+
+
+def test_manifest_paths_follow_the_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative data.root gives repository-relative paths: a manifest DVC restores from its cache
+    into another workspace (a queued experiment's copy) points at that workspace's images."""
+    first = tmp_path / "first"
+    first.mkdir()
+    monkeypatch.chdir(first)
+    fx.make_all(Path("datasets"))
+    results = ingest_many(Path("datasets"), "auto", workers=1)
+    paths = [p for result in results for p in result.manifest["path"].to_list()]
+    assert paths and not any(Path(p).is_absolute() for p in paths)
+    shutil.copytree(first, tmp_path / "second")
+    shutil.rmtree(first / "datasets")
+    monkeypatch.chdir(tmp_path / "second")
+    assert all(Path(p).is_file() for p in paths)

@@ -425,12 +425,14 @@ def _build(
     read = len(records)
     junk = sum(r.pid == -1 for r in records)
     records = [r for r in records if r.pid != -1]
-    abs_paths = [str((dataset_dir / r.relpath).absolute()) for r in records]
-    probes = probe_many(abs_paths, workers, desc=f"probe {key}")
+    # as data.root is given: relative to the repository when it is (DVC runs every stage there), so a
+    # manifest restored from DVC's cache into another workspace (an experiment's) points at that one's images
+    paths = [str(dataset_dir / r.relpath) for r in records]
+    probes = probe_many(paths, workers, desc=f"probe {key}")
     min_w, min_h = min_size
     rows, bad = [], []
     too_small = 0
-    for rec, path, probe in zip(records, abs_paths, probes):
+    for rec, path, probe in zip(records, paths, probes):
         if isinstance(probe, str):
             bad.append((key, rec.split, path, probe))
         elif probe[0] < min_w or probe[1] < min_h:
