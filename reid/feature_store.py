@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from reid.errors import InputError
 from reid.inference import Encoder
+from reid.utils.files import atomic_write
 from reid.utils.images import IMAGE_SUFFIXES, ImageError, probe_image
 
 MODEL_KEY = b"reid.model_sha256"
@@ -67,10 +68,7 @@ def write_features(path: Path, paths: Sequence[str], features: np.ndarray, model
     table = pa.table({"path": pa.array(list(paths), pa.string()),
                       "feature": pa.FixedSizeListArray.from_arrays(flat, features.shape[1])})
     table = table.replace_schema_metadata({MODEL_KEY: model.encode()})
-    tmp = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: pq.write_table(table, fh))
 
 
 def read_features(path: str | os.PathLike, model: str | None = None) -> tuple[list[str], np.ndarray]:
@@ -93,15 +91,15 @@ def embed_files(encoder: Encoder, model: str, paths: Sequence[str], out: str | o
     """Features of `paths` into `out`, resuming from `out` and its parts; returns how many were computed."""
     out = Path(out)
     parts = out.with_name(out.name + ".parts")
+    written = sorted(parts.glob("part-*.parquet"))
     done: dict[str, np.ndarray] = {}
-    for source in ([out] if out.is_file() else []) + sorted(parts.glob("part-*.parquet")):
+    for source in ([out] if out.is_file() else []) + written:
         names, features = read_features(source, model)
         done.update(zip(names, features))
     todo = [p for p in dict.fromkeys(paths) if p not in done]
     if done:
         print(f"resuming: {len(paths) - len(todo)} of {len(paths)} images already embedded")
-    start = len(list(parts.glob("part-*.parquet")))
-    for n, (index, batch) in enumerate(encoder.batches(todo, batch_size, workers), start):
+    for n, (index, batch) in enumerate(encoder.batches(todo, batch_size, workers), len(written)):
         names = [todo[i] for i in index]
         write_features(parts / f"part-{n:06d}.parquet", names, batch.features.numpy(), model)
         done.update(zip(names, batch.features.numpy()))

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from reid.config.autos import AUTO
 from reid.data.loading import Preprocess
 from reid.errors import InputError
 from reid.evaluation.extract import Extraction, encode_batch, predicts_masks
@@ -37,16 +38,14 @@ Images = ImageLike | Sequence[ImageLike]
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> Encoder:
     """The encoder in the MUVA checkpoint `path` (nothing else is read), on `device`.
 
-    `device`: "cpu", "cuda", "cuda:1", a torch device, or None for CUDA when available, else CPU.
+    `device`: "cpu", "cuda", "cuda:1", a torch device, or None for the pipeline's `auto` (CUDA when available).
     A missing or unreadable file is an `InputError` (a `ReidError`: one line, fixable).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such model file (a checkpoint such as models/muva.pt)")
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        device = torch.device(device) if isinstance(device, torch.device) else resolve_device(device)
+        device = torch.device(device) if isinstance(device, torch.device) else resolve_device(device or AUTO)
     except RuntimeError as exc:  # an unknown name, or CUDA asked for where there is none
         raise InputError(f"device {device!r}: {exc}") from None
     try:

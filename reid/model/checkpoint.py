@@ -13,20 +13,19 @@ that makes a file report it missing or unreadable as an `ArtifactError` naming t
 
 from __future__ import annotations
 
-import errno
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from reid.errors import ArtifactError, ReidError
+from reid.errors import ArtifactError
 from reid.model.configs import MuvaConfig
 from reid.model.muva import MuvaModel, ReidEncoder, build_muva, build_reid_encoder
 from reid.utils.device import resolve_device
+from reid.utils.files import atomic_write
 
 CHECKPOINT_FORMAT = "muva-checkpoint/1"
-_DISK_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 
 
 def reason_of(exc: BaseException, limit: int = 160) -> str:
@@ -39,31 +38,8 @@ def reason_of(exc: BaseException, limit: int = 160) -> str:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """`torch.save` `obj` to `path` through `path`.tmp and `os.replace`: the old file stays whole until the new one is.
-
-    The file is written through a Python file object (so a failed write keeps its errno; torch's
-    own writer turns it into a bare RuntimeError) and fsynced before the rename. On any failure
-    the temporary file is removed; a full disk (ENOSPC, EDQUOT) is a `ReidError` naming the path.
-    """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
-            kept = f"the previous {path} is left as it was" if path.exists() else f"{path} was not written"
-            raise ReidError(
-                f"{_DISK_FULL[exc.errno]} while writing {path}; {kept}. Free some space on "
-                f"{path.parent.resolve()} and re-run the stage"
-            ) from exc
-        raise
-    return path
+    """`torch.save` `obj` to `path` through `atomic_write`: a kill or a full disk leaves the previous file whole."""
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def save_checkpoint(

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from reid.config.checks import check_identities
 from reid.data.protocol import read_protocol
-from reid.errors import ArtifactError, ConfigError, ReidError
+from reid.errors import ArtifactError, ConfigError, building
 from reid.model.checkpoint import atomic_save, reason_of, save_checkpoint
 from reid.model.configs import MuvaConfig
 from reid.model.muva import MuvaModel, build_muva
@@ -87,13 +87,9 @@ def train_stage1(
     protocol_dir = Path(protocol_dir)
     data = load_training_data(protocol_dir / "train.parquet", masks_path)
     check_identities(data.num_classes, train.ids_per_batch)
-    try:
+    with building("model"):
         config = muva_config(model, read_protocol(protocol_dir / "protocol.json")["sources"],
                              data.num_classes, data.class_domains)
-    except ReidError:
-        raise
-    except ValueError as exc:
-        raise ConfigError("model", ..., str(exc)) from None
     ctx = init_distributed(train.device)
     run_stage1(data, config, pretrained, train, stage, out_dir, state_dir, live_dir, ctx)
     if train.vision_only and ctx.is_main:

@@ -1,0 +1,41 @@
+"""Whole-file writes: a reader sees the previous file or the new one, never half of either."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from reid.errors import ReidError
+
+_DISK_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """`write(file)` into `path`.tmp, fsync, then `os.replace` onto `path`: the old file stays whole until the new one is.
+
+    The writer gets a Python file object (so a failed write keeps its errno; torch's own writer
+    turns it into a bare RuntimeError). On any failure the temporary file is removed; a full
+    disk (ENOSPC, EDQUOT) is a `ReidError` naming the path.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            kept = f"the previous {path} is left as it was" if path.exists() else f"{path} was not written"
+            raise ReidError(
+                f"{_DISK_FULL[exc.errno]} while writing {path}; {kept}. Free some space on "
+                f"{path.parent.resolve()} and re-run the stage"
+            ) from exc
+        raise
+    return path
