@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+import reid.engine.loop as loop_module
 import reid.pretrain.train as train_module
 from reid.training.state import STATE_FILE
 from tests.test_pretrain import TINY_CLIP, TINY_RUN
@@ -17,7 +18,7 @@ def main(root: str, run: str, slow_after_epoch: int) -> None:
     root = Path(root)
     state_dir = root / run / "state"
     if slow_after_epoch:
-        check = train_module.check_finite
+        check = loop_module.check_finite
 
         def slow_check(*args, **kwargs):
             if (state_dir / STATE_FILE).exists():
@@ -25,7 +26,7 @@ def main(root: str, run: str, slow_after_epoch: int) -> None:
                 time.sleep(0.5)
             return check(*args, **kwargs)
 
-        train_module.check_finite = slow_check
+        loop_module.check_finite = slow_check
     pairs = pl.read_parquet(root / "pairs.parquet")
     train_module.run_pretrain(pairs, TINY_CLIP, replace(TINY_RUN, epochs=3), root / run / "clip.pt", state_dir,
                               root / run / "live")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,15 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from reid.data.loading import Preprocess
+from reid.engine.loop import fit
 from reid.model.checkpoint import atomic_save
 from reid.pretrain.config import PretrainConfig
 from reid.pretrain.data import CaptionSet, tokenize
 from reid.pretrain.zero_shot import RetrievalResult, text_to_image_retrieval
 from reid.training.distributed import Dist
-from reid.training.guards import check_finite
-from reid.training.logging import EpochLog
-from reid.training.state import fingerprint, resume_training, save_state
-from reid.utils.device import autocast, autocast_dtype, resolve_device
-from reid.utils.progress import progress, progress_bar
+from reid.training.state import fingerprint
+from reid.utils.device import autocast, resolve_device
+from reid.utils.progress import progress
 
 PIXEL_MEAN = PIXEL_STD = (0.5, 0.5, 0.5)  # MUVA's normalisation: the prior sees pixels as the re-ID stages will
 CHECKPOINT = Path("models/pretrain/clip.pt")  # where the `pretrain` stage writes the prior (dvc.yaml)
@@ -88,7 +86,6 @@ def run_pretrain(
     epoch. Writes the open_clip checkpoint to `out_path`; returns the last epoch's record.
     """
     device = resolve_device(config.device)
-    ctx = Dist(0, 1, device)
     context = clip_config["text_cfg"]["context_length"]
     preprocess = Preprocess(clip_input_size(clip_config), PIXEL_MEAN, PIXEL_STD)
     train, test = (pairs.filter(pl.col("split") == s) for s in ("train", "test"))
@@ -101,57 +98,81 @@ def run_pretrain(
 
     torch.manual_seed(config.seed)
     model = open_clip.CLIP(**clip_config).to(device)
-    optimizer = torch.optim.AdamW(_decay_groups(model, config.weight_decay), lr=config.lr)
-    scaler = torch.amp.GradScaler(enabled=autocast_dtype(device) == torch.float16)
-    loss_fn = open_clip.ClipLoss()
     steps_per_epoch = train.height // config.batch_size  # full batches only: every step sees batch_size negatives
-    total = steps_per_epoch * config.epochs
     expected = fingerprint({"clip": clip_config, "pretrain": config.to_dict(), "paths": train_set.paths},
                            train_tokens)
-    start, step, history = resume_training(state_dir, expected, model, optimizer, scaler)
-    log = EpochLog(live_dir, history)
-    for epoch in range(start, config.epochs):
-        began = time.perf_counter()
-        train_set.epoch = epoch
-        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
-        loader = DataLoader(Subset(train_set, order[: steps_per_epoch * config.batch_size].tolist()),
-                            batch_size=config.batch_size, num_workers=config.workers,
-                            pin_memory=device.type == "cuda")
-        model.train()
-        loss_sum = 0.0
-        bar = progress_bar(loader, f"pretrain epoch {epoch + 1}/{config.epochs}", total=steps_per_epoch, unit="batch")
-        for images, tokens, _ in bar:
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(config, step, total)
-            with autocast(device):
-                image_features, text_features, logit_scale = model(images.to(device), tokens.to(device))
-                loss = loss_fn(image_features.float(), text_features.float(), logit_scale.float())
-            shown = check_finite({"contrastive": loss}, ctx, f"pretrain epoch {epoch + 1} step {step + 1}",
-                                 state_dir, epoch)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            with torch.no_grad():  # CLIP's clamp: the temperature never sharpens past 1/100
-                model.logit_scale.clamp_(0, math.log(100))
-            step += 1
-            loss_sum += shown["contrastive"]
-            bar.set_postfix(loss=f"{shown['contrastive']:.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
-        retrieval = zero_shot(model, test_set, test_ids, device, config.batch_size, config.workers)
-        record = {"epoch": epoch, "loss/contrastive": loss_sum / steps_per_epoch,
-                  "logit_scale": model.logit_scale.exp().item(), "lr": optimizer.param_groups[0]["lr"],
-                  **{f"zero_shot/{k}": v for k, v in retrieval.as_dict().items() if "@" in k},
-                  "time/epoch_s": time.perf_counter() - began}
-        history.append(record)
-        save_state(state_dir, {"fingerprint": expected, "epoch": epoch + 1, "step": step,
-                               "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "scaler": scaler.state_dict(), "history": history})
-        log.log(record)
-        print(f"pretrain epoch {epoch + 1}: loss {record['loss/contrastive']:.3f}, zero-shot text→image "
-              f"R@1 {record['zero_shot/R@1']:.1f} % (chance {record['zero_shot/chance@1']:.1f} %)")
-    log.close()
+    task = ClipTask(model, config, train_set, test_set, test_ids, steps_per_epoch, device)
+    history = fit(task, expected, state_dir, live_dir, Dist(0, 1, device))
     save_open_clip(model, clip_config, out_path, extra={"stage": "pretrain", **(history[-1] if history else {})})
     return history[-1] if history else {}
+
+
+class ClipTask:
+    """Pre-training as an engine task: each epoch a seeded permutation of full batches, the temperature
+    clamped after every step, the zero-shot check after every epoch."""
+
+    name = "pretrain"
+    weights = {"contrastive": 1.0}
+
+    def __init__(self, model: open_clip.CLIP, config: PretrainConfig, train_set: CaptionSet, test_set: CaptionSet,
+                 test_ids: np.ndarray, steps_per_epoch: int, device: torch.device) -> None:
+        self.model, self.config, self.train_set, self.test_set, self.test_ids = (
+            model, config, train_set, test_set, test_ids)
+        self.steps_per_epoch, self.device = steps_per_epoch, device
+        self.epochs = config.epochs
+        self.total = steps_per_epoch * config.epochs
+        # lr_at is the rate itself: a base_lr of 1 applies it unchanged
+        self.optimizer = torch.optim.AdamW(_decay_groups(model, config.weight_decay), lr=config.lr)
+        self.loss_fn = open_clip.ClipLoss()
+
+    def start(self) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, dict]:
+        return {"model": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        self.model.load_state_dict(state["model"])
+
+    def lr(self, epoch: int, step: int) -> float:
+        return lr_at(self.config, step, self.total)
+
+    def begin_epoch(self, epoch: int) -> tuple[DataLoader, int]:
+        config = self.config
+        self.train_set.epoch = epoch
+        order = torch.randperm(len(self.train_set), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+        loader = DataLoader(Subset(self.train_set, order[: self.steps_per_epoch * config.batch_size].tolist()),
+                            batch_size=config.batch_size, num_workers=config.workers,
+                            pin_memory=self.device.type == "cuda")
+        self.model.train()
+        return loader, self.steps_per_epoch
+
+    def step(self, batch: list[torch.Tensor]) -> tuple[dict[str, torch.Tensor], None]:
+        images, tokens, _ = batch
+        with autocast(self.device):
+            image_features, text_features, logit_scale = self.model(images.to(self.device), tokens.to(self.device))
+            loss = self.loss_fn(image_features.float(), text_features.float(), logit_scale.float())
+        return {"contrastive": loss}, None
+
+    def after_step(self, batch: list[torch.Tensor], out: None, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """CLIP's clamp (the temperature never sharpens past 1/100); the loss, in float64 like a Python sum."""
+        with torch.no_grad():
+            self.model.logit_scale.clamp_(0, math.log(100))
+        return torch.tensor([losses["contrastive"].item()], dtype=torch.float64)
+
+    def postfix(self, shown: dict[str, float]) -> dict[str, str]:
+        return {"loss": f"{shown['contrastive']:.3f}", "scale": f"{self.model.logit_scale.exp().item():.1f}"}
+
+    def end_epoch(self, epoch: int, sums: list[float]) -> dict[str, float]:
+        """The zero-shot check of the held-out pairs; the record, also printed."""
+        config = self.config
+        retrieval = zero_shot(self.model, self.test_set, self.test_ids, self.device, config.batch_size, config.workers)
+        record = {"loss/contrastive": sums[0] / self.steps_per_epoch,
+                  "logit_scale": self.model.logit_scale.exp().item(), "lr": self.optimizer.param_groups[0]["lr"],
+                  **{f"zero_shot/{k}": v for k, v in retrieval.as_dict().items() if "@" in k}}
+        print(f"pretrain epoch {epoch + 1}: loss {record['loss/contrastive']:.3f}, zero-shot text→image "
+              f"R@1 {record['zero_shot/R@1']:.1f} % (chance {record['zero_shot/chance@1']:.1f} %)")
+        return record
 
 
 def _decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -160,4 +181,5 @@ def _decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     for name, p in model.named_parameters():
         exempt = p.ndim < 2 or "embedding" in name or "logit_scale" in name or name.endswith(("class_embedding", "token"))
         (no_decay if exempt else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay, "base_lr": 1.0},
+            {"params": no_decay, "weight_decay": 0.0, "base_lr": 1.0}]

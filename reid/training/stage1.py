@@ -12,7 +12,6 @@ model (CLIP weights + fresh local tokens, RMP, BNNeck, classifier) for stage-2 t
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -22,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from reid.config.checks import check_identities
 from reid.data.protocol import read_protocol
+from reid.engine.loop import fit
 from reid.errors import ArtifactError, ConfigError, building
 from reid.model.checkpoint import atomic_save, reason_of, save_checkpoint
 from reid.model.configs import MuvaConfig
@@ -29,24 +29,16 @@ from reid.model.muva import MuvaModel, build_muva
 from reid.pretrain import train as pretrain_train
 from reid.training.config import Stage1Config, TrainConfig
 from reid.training.data import TrainingData, load_training_data
-from reid.training.distributed import (
-    Dist,
-    all_reduce_sum,
-    barrier,
-    init_distributed,
-    shutdown,
-)
+from reid.training.distributed import Dist, barrier, init_distributed, shutdown
 from reid.training.features import extract_training_features
-from reid.training.guards import check_finite
 from reid.training.logging import EpochLog
 from reid.training.losses import prototype_loss
 from reid.training.memory import class_means
 from reid.training.model_config import muva_config
 from reid.training.sampler import IdentityBatchSampler
-from reid.training.schedule import set_lr, stage1_lr
-from reid.training.state import fingerprint, load_state, save_state
+from reid.training.schedule import stage1_lr
+from reid.training.state import fingerprint
 from reid.utils.device import autocast
-from reid.utils.progress import progress_bar
 
 MODEL_FILE = "model.pt"
 TEXT_MEMORY_FILE = "text_memory.pt"
@@ -162,83 +154,83 @@ def _learn_prompts(
     live_dir: str | Path,
     ctx: Dist,
 ) -> dict[str, float]:
-    """The stage-1 loop over epochs, resuming from `state_dir` when its fingerprint matches."""
-    model.requires_grad_(False)
-    model.prompts.tokens.requires_grad_(True)
+    """The stage-1 epochs (`reid.engine.loop.fit`), resuming from `state_dir` when its fingerprint matches."""
     expected = fingerprint(
         {"model": model.config.to_dict(), "pretrained": pretrained, "train": train.to_dict(),
          "stage": stage.__dict__, "world": ctx.world},
         data.labels, data.masks,
     )
-    optimizer = torch.optim.Adam(
-        [{"params": [model.prompts.tokens], "base_lr": stage.lr}], lr=stage.lr, weight_decay=stage.weight_decay
-    )
-    state = load_state(state_dir, expected)
-    if state is None:
-        features = extract_training_features(
-            model.image, data.dataset(model.config), train.memory_batch_size, train.workers, ctx,
-            after_bnneck=False, desc="stage-1 visual memory",
-        )
-        memory = class_means(features, data.labels.to(ctx.device), data.num_classes)
-        start, history = 0, []
-    else:  # only the prompts train: they, the optimiser and the memory are the whole state
-        with torch.no_grad():
-            model.prompts.tokens.copy_(state["prompts"])
-        optimizer.load_state_dict(state["optimizer"])
-        memory, start, history = state["memory"].to(ctx.device), state["epoch"], state["history"]
-    text_side = TextSide(model)
-    if ctx.enabled:
-        text_side = DistributedDataParallel(text_side, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-    sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed, ctx.rank, ctx.world)
-    log = EpochLog(live_dir, history, enabled=ctx.is_main)
-    for epoch in range(start, stage.epochs):
-        began = time.perf_counter()
-        lr = stage1_lr(stage, epoch)
-        set_lr(optimizer, lr / stage.lr)
-        sampler.set_epoch(epoch)
-        loss_sum, correct, count = _epoch(text_side, optimizer, sampler, data.labels, memory, ctx, state_dir, epoch, stage)
-        record = {"epoch": epoch, "loss/prototype": loss_sum / count, "acc/text_to_memory": correct / count,
-                  "lr": lr, "time/epoch_s": time.perf_counter() - began}
-        history.append(record)
-        if ctx.is_main:
-            save_state(state_dir, {"fingerprint": expected, "epoch": epoch + 1, "prompts": model.prompts.tokens.detach().cpu(),
-                                   "optimizer": optimizer.state_dict(), "memory": memory.cpu(), "history": history})
-            log.log(record)
-        barrier(ctx)
-    log.close()
+    history = fit(PromptTask(model, data, train, stage, ctx), expected, state_dir, live_dir, ctx)
     return history[-1] if history else {}
 
 
-def _epoch(
-    text_side: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    sampler: IdentityBatchSampler,
-    labels: torch.Tensor,
-    memory: torch.Tensor,
-    ctx: Dist,
-    state_dir: str | Path,
-    epoch: int,
-    stage: Stage1Config,
-) -> list[float]:
-    """One pass over the identity batches; returns (loss sum, correct, identities) summed over ranks.
+class PromptTask:
+    """Stage-1 as an engine task: only the prompts train, against a visual memory made once.
 
     A batch's loss is over its distinct identities: each appears K times in a P x K batch, so
     the mean over images equals the mean over identities, at 1/K of the text encodings.
     """
-    labels = labels.to(ctx.device)
-    totals = torch.zeros(3, device=ctx.device)
-    bar = progress_bar(sampler, f"stage-1 epoch {epoch + 1}/{stage.epochs}", unit="batch")
-    for batch in bar:
-        ids = torch.unique(labels[torch.as_tensor(batch, device=ctx.device)])
-        with autocast(ctx.device):
-            text = text_side(ids)
-        loss = prototype_loss(text, memory, ids)
-        shown = check_finite({"prototype": loss}, ctx, f"stage-1 epoch {epoch + 1}", state_dir, epoch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+
+    name = "stage-1"
+    weights = {"prototype": 1.0}
+
+    def __init__(self, model: MuvaModel, data: TrainingData, train: TrainConfig, stage: Stage1Config, ctx: Dist) -> None:
+        model.requires_grad_(False)
+        model.prompts.tokens.requires_grad_(True)
+        self.model, self.data, self.train, self.stage, self.ctx = model, data, train, stage, ctx
+        self.epochs = stage.epochs
+        self.optimizer = torch.optim.Adam(
+            [{"params": [model.prompts.tokens], "base_lr": stage.lr}], lr=stage.lr, weight_decay=stage.weight_decay
+        )
+        self.text_side: nn.Module = TextSide(model)
+        if ctx.enabled:
+            self.text_side = DistributedDataParallel(
+                self.text_side, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        self.sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed,
+                                            ctx.rank, ctx.world)
+        self.labels = data.labels.to(ctx.device)
+        self.memory = torch.empty(0)
+
+    def start(self) -> None:
+        features = extract_training_features(
+            self.model.image, self.data.dataset(self.model.config), self.train.memory_batch_size, self.train.workers,
+            self.ctx, after_bnneck=False, desc="stage-1 visual memory",
+        )
+        self.memory = class_means(features, self.labels, self.data.num_classes)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"prompts": self.model.prompts.tokens.detach().cpu(), "memory": self.memory.cpu()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
-            correct = (F.normalize(text.float(), dim=1) @ memory.t()).argmax(1).eq(ids).sum()
-        totals += torch.stack([loss.detach() * len(ids), correct.float(), torch.tensor(float(len(ids)), device=ctx.device)])
-        bar.set_postfix(loss=f"{shown['prototype']:.3f}")
-    return all_reduce_sum(totals, ctx).tolist()
+            self.model.prompts.tokens.copy_(state["prompts"])
+        self.memory = state["memory"].to(self.ctx.device)
+
+    def lr(self, epoch: int, step: int) -> float:
+        return stage1_lr(self.stage, epoch) / self.stage.lr
+
+    def begin_epoch(self, epoch: int) -> tuple[IdentityBatchSampler, int]:
+        self.sampler.set_epoch(epoch)
+        return self.sampler, len(self.sampler)
+
+    def step(self, batch: list[int]) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        ids = torch.unique(self.labels[torch.as_tensor(batch, device=self.ctx.device)])
+        with autocast(self.ctx.device):
+            text = self.text_side(ids)
+        return {"prototype": prototype_loss(text, self.memory, ids)}, (text, ids)
+
+    def after_step(self, batch: list[int], out: tuple[torch.Tensor, torch.Tensor],
+                   losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        text, ids = out
+        with torch.no_grad():
+            correct = (F.normalize(text.float(), dim=1) @ self.memory.t()).argmax(1).eq(ids).sum()
+        return torch.stack([losses["prototype"].detach() * len(ids), correct.float(),
+                            torch.tensor(float(len(ids)), device=self.ctx.device)])
+
+    def postfix(self, shown: dict[str, float]) -> dict[str, str]:
+        return {"loss": f"{shown['prototype']:.3f}"}
+
+    def end_epoch(self, epoch: int, sums: list[float]) -> dict[str, float]:
+        loss_sum, correct, count = sums
+        return {"loss/prototype": loss_sum / count, "acc/text_to_memory": correct / count,
+                "lr": stage1_lr(self.stage, epoch)}

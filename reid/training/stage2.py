@@ -15,8 +15,8 @@ so every rank applies the same update and the memories stay identical).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from reid.config.checks import check_identities
+from reid.engine.loop import fit
 from reid.errors import ArtifactError
 from reid.model.checkpoint import load_checkpoint, reason_of, save_checkpoint
 from reid.model.muva import MuvaModel, freeze_patch_projection
@@ -32,23 +33,19 @@ from reid.training.data import TrainingData, load_training_data
 from reid.training.distributed import (
     Dist,
     all_gather,
-    all_reduce_sum,
     barrier,
     broadcast_buffers,
     init_distributed,
     shutdown,
 )
 from reid.training.features import extract_training_features
-from reid.training.guards import check_finite
-from reid.training.logging import EpochLog
 from reid.training.losses import i2t_loss, id_loss, imp_loss, mask_loss
 from reid.training.memory import class_means, momentum_update
 from reid.training.sampler import IdentityBatchSampler
-from reid.training.schedule import set_lr, stage2_factor
+from reid.training.schedule import stage2_factor
 from reid.training.stage1 import MODEL_FILE, TEXT_MEMORY_FILE
-from reid.training.state import fingerprint, resume_training, save_state
-from reid.utils.device import autocast, autocast_dtype
-from reid.utils.progress import progress_bar
+from reid.training.state import fingerprint
+from reid.utils.device import autocast
 
 LOSSES = ("id", "imp", "i2tce", "mask")
 
@@ -162,93 +159,91 @@ def run_stage2(
         {"train": train.to_dict(), "stage": stage.__dict__, "world": ctx.world}, data.labels, data.masks,
         files=stage1_files,
     )
-    net = prepare_model(model, train, ctx)
-    optimizer = torch.optim.Adam(parameter_groups(model, stage), lr=stage.lr, weight_decay=stage.weight_decay)
-    scaler = torch.amp.GradScaler(enabled=autocast_dtype(ctx.device) == torch.float16)
-    start, step, history = resume_training(state_dir, expected, model, optimizer, scaler)
-    train_set = data.dataset(config, train.augment, train.seed)
-    sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed, ctx.rank, ctx.world)
-    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=train.workers, pin_memory=ctx.device.type == "cuda")
-    log = EpochLog(live_dir, history, enabled=ctx.is_main)
-    for epoch in range(start, stage.epochs):
-        began = time.perf_counter()
-        features = extract_training_features(
-            model.image, data.dataset(config), train.memory_batch_size, train.workers, ctx,
-            after_bnneck=True, desc=f"stage-2 memory {epoch + 1}/{stage.epochs}",
-        )
-        memory = class_means(features, data.labels.to(ctx.device), data.num_classes)
-        sampler.set_epoch(epoch)
-        train_set.epoch = epoch
-        totals, step, names = _train_epoch(net, model, loader, optimizer, scaler, memory, text_memory, stage, ctx,
-                                           state_dir, epoch, step)
-        broadcast_buffers(model, ctx)  # rank 0's BNNeck statistics everywhere: next memory, state, checkpoint
-        record = _epoch_record(epoch, totals, names, optimizer, began)
-        history.append(record)
-        if ctx.is_main:
-            save_state(state_dir, {"fingerprint": expected, "epoch": epoch + 1, "step": step,
-                                   "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "scaler": scaler.state_dict(), "memory": memory.cpu(), "history": history})
-            log.log(record)
-        barrier(ctx)
-    log.close()
+    history = fit(ImageTask(model, text_memory, data, train, stage, ctx), expected, state_dir, live_dir, ctx)
     if ctx.is_main:
         save_checkpoint(model.image, out_checkpoint, extra={"stage": 2, **(history[-1] if history else {})})
     barrier(ctx)
     return history[-1] if history else {}
 
 
-def _train_epoch(
-    net: nn.Module,
-    model: MuvaModel,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    memory: torch.Tensor,
-    text_memory: torch.Tensor | None,
-    stage: Stage2Config,
-    ctx: Dist,
-    state_dir: str | Path,
-    epoch: int,
-    step: int,
-) -> tuple[list[float], int, set[str]]:
-    """One epoch of steps of `net` (`model` or its DDP wrapper); returns (loss sums, correct, images,
-    batches: summed over ranks), the step counter after it, and the names of the losses in use."""
-    net.train()
-    totals = torch.zeros(len(LOSSES) + 3, device=ctx.device)
-    names: set[str] = set()
-    bar = progress_bar(loader, f"stage-2 epoch {epoch + 1}/{stage.epochs}", unit="batch")
-    for images, masks, labels, _ in bar:
-        set_lr(optimizer, stage2_factor(stage, epoch, step))
-        images, masks, labels = (t.to(ctx.device, non_blocking=True) for t in (images, masks, labels))
-        with autocast(ctx.device):
-            out = net(images)
-        losses = step_losses(out, model.image.encoder.part_rows(masks), labels, memory, text_memory, stage)
-        shown = check_finite(losses, ctx, f"stage-2 epoch {epoch + 1} step {step + 1}", state_dir, epoch)
-        loss = sum(stage.loss_weights[name] * value for name, value in losses.items())
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        momentum_update(memory, all_gather(out.features_bn, ctx), all_gather(labels, ctx), stage.memory_momentum)
-        step += 1
-        names.update(losses)
+class ImageTask:
+    """Stage-2 as an engine task: M2 rebuilt at each epoch's start, moved after every step."""
+
+    name = "stage-2"
+
+    def __init__(self, model: MuvaModel, text_memory: torch.Tensor | None, data: TrainingData, train: TrainConfig,
+                 stage: Stage2Config, ctx: Dist) -> None:
+        self.model, self.text_memory, self.data, self.train, self.stage, self.ctx = (
+            model, text_memory, data, train, stage, ctx)
+        self.epochs = stage.epochs
+        self.weights = stage.loss_weights
+        self.net = prepare_model(model, train, ctx)
+        self.optimizer = torch.optim.Adam(parameter_groups(model, stage), lr=stage.lr, weight_decay=stage.weight_decay)
+        self.train_set = data.dataset(model.config, train.augment, train.seed)
+        self.sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed,
+                                            ctx.rank, ctx.world)
+        self.loader = DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=train.workers,
+                                 pin_memory=ctx.device.type == "cuda")
+        self.memory = torch.empty(0)
+        self.names: set[str] = set()  # the losses in use this epoch
+
+    def start(self) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        """The weights, and M2 at the epoch's end (for a look: the next epoch rebuilds it)."""
+        return {"model": self.model.state_dict(), "memory": self.memory.cpu()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+
+    def lr(self, epoch: int, step: int) -> float:
+        return stage2_factor(self.stage, epoch, step)
+
+    def begin_epoch(self, epoch: int) -> tuple[DataLoader, int]:
+        features = extract_training_features(
+            self.model.image, self.data.dataset(self.model.config), self.train.memory_batch_size, self.train.workers,
+            self.ctx, after_bnneck=True, desc=f"stage-2 memory {epoch + 1}/{self.epochs}",
+        )
+        self.memory = class_means(features, self.data.labels.to(self.ctx.device), self.data.num_classes)
+        self.sampler.set_epoch(epoch)
+        self.train_set.epoch = epoch
+        self.names = set()
+        self.net.train()
+        return self.loader, len(self.loader)
+
+    def step(self, batch: list[torch.Tensor]) -> tuple[dict[str, torch.Tensor], tuple[Any, torch.Tensor]]:
+        images, masks, labels, _ = batch
+        images, masks, labels = (t.to(self.ctx.device, non_blocking=True) for t in (images, masks, labels))
+        with autocast(self.ctx.device):
+            out = self.net(images)
+        losses = step_losses(out, self.model.image.encoder.part_rows(masks), labels, self.memory, self.text_memory,
+                             self.stage)
+        return losses, (out, labels)
+
+    def after_step(self, batch: list[torch.Tensor], out: tuple[Any, torch.Tensor],
+                   losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The momentum update of M2; (loss sums, correct, images, batches)."""
+        out, labels = out
+        ctx = self.ctx
+        momentum_update(self.memory, all_gather(out.features_bn, ctx), all_gather(labels, ctx),
+                        self.stage.memory_momentum)
+        self.names.update(losses)
         with torch.no_grad():
             values = [losses[n].detach() if n in losses else torch.zeros((), device=ctx.device) for n in LOSSES]
             correct = out.logits.argmax(1).eq(labels).sum().float()
             count = torch.tensor(float(len(labels)), device=ctx.device)
-            totals += torch.stack([*values, correct, count, torch.ones((), device=ctx.device)])
-        bar.set_postfix({n: f"{v:.3f}" for n, v in shown.items()})
-    return all_reduce_sum(totals, ctx).tolist(), step, names
+            return torch.stack([*values, correct, count, torch.ones((), device=ctx.device)])
 
+    def postfix(self, shown: dict[str, float]) -> dict[str, str]:
+        return {n: f"{v:.3f}" for n, v in shown.items()}
 
-def _epoch_record(
-    epoch: int, totals: list[float], names: set[str], optimizer: torch.optim.Optimizer, began: float
-) -> dict[str, float]:
-    """Epoch means of the losses (summed over ranks, so divided by batches x ranks), accuracy, lr, time."""
-    *sums, correct, count, batches = totals
-    record: dict[str, float] = {"epoch": epoch}
-    record.update({f"loss/{n}": s / batches for n, s in zip(LOSSES, sums) if n in names})
-    record["acc/id"] = correct / count
-    record["lr"] = optimizer.param_groups[0]["lr"]
-    record["time/epoch_s"] = time.perf_counter() - began
-    return record
+    def end_epoch(self, epoch: int, sums: list[float]) -> dict[str, float]:
+        """Rank 0's BNNeck statistics everywhere (next memory, state, checkpoint); epoch means of the losses
+        (summed over ranks, so divided by batches x ranks), accuracy, lr."""
+        broadcast_buffers(self.model, self.ctx)
+        *loss_sums, correct, count, batches = sums
+        record: dict[str, float] = {f"loss/{n}": s / batches for n, s in zip(LOSSES, loss_sums) if n in self.names}
+        record["acc/id"] = correct / count
+        record["lr"] = self.optimizer.param_groups[0]["lr"]
+        return record

@@ -28,7 +28,7 @@ from reid.model.checkpoint import atomic_save, reason_of
 
 CODE_ROOT = Path(reid.__file__).parent  # the library whose code made the state
 STATE_FILE = "last.pt"
-STATE_FORMAT = 2  # bump when the saved payload changes: older states are then started over, never misread
+STATE_FORMAT = 3  # bump when the saved payload changes: older states are then started over, never misread
 CORRUPT_SUFFIX = ".corrupt-"  # last.pt.corrupt-20250101T120000: an unreadable state, set aside
 _REQUIRED = ("fingerprint", "epoch", "history", "rng")  # keys every saved state has
 
@@ -112,19 +112,3 @@ def set_aside(path: Path, reason: str) -> Path | None:
           flush=True)
     return aside
 
-
-def resume_training(
-    state_dir: str | Path, expected: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-) -> tuple[int, int, list[dict[str, float]]]:
-    """Restore weights, optimiser and scaler from a matching state; (next epoch, step, log history).
-
-    (0, 0, []) when there is nothing to resume: the caller starts over.
-    """
-    state = load_state(state_dir, expected)
-    if state is None:
-        return 0, 0, []
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scaler.load_state_dict(state["scaler"])
-    return state["epoch"], state["step"], state["history"]

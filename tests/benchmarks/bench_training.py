@@ -47,7 +47,7 @@ def random_memory(num_classes: int, dim: int, device: torch.device) -> torch.Ten
 
 
 def stage1_step(model, optimizer, stage: Stage1Config, memory: torch.Tensor, labels: torch.Tensor, device):
-    """The body of stage-1's loop (`_learn_prompts`), for one batch of identities."""
+    """The body of stage-1's step (`PromptTask` in `reid.engine.loop.fit`), for one batch of identities."""
     set_lr(optimizer, stage1_lr(stage, stage.warmup_epochs) / stage.lr)
     with autocast(device):
         text = model.encode_text(labels)

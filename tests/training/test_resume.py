@@ -122,23 +122,23 @@ def test_vision_only_trains_without_stage1_and_without_i2tce(tmp_path):
 
 
 def test_stage1_resumes_after_a_crash_to_the_prompts_of_an_uninterrupted_run(tmp_path, monkeypatch):
-    import reid.training.stage1 as stage1_module
+    import reid.engine.loop as loop_module
 
     write_training_set(tmp_path)
     data = load_training_data(tmp_path / "train.parquet", tmp_path / "masks.parquet")
     train, stage1, _ = tiny_train_configs()
     config = tiny_config(data.num_classes)
     run_stage1(data, config, None, train, stage1, tmp_path / "whole", tmp_path / "ws", tmp_path / "wl", Dist())
-    real_save = stage1_module.save_state
+    real_save = loop_module.save_state
 
     def crash_after_first_epoch(state_dir, payload):
         real_save(state_dir, payload)
         raise KeyboardInterrupt("simulated crash")
 
-    monkeypatch.setattr(stage1_module, "save_state", crash_after_first_epoch)
+    monkeypatch.setattr(loop_module, "save_state", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         run_stage1(data, config, None, train, stage1, tmp_path / "cut", tmp_path / "cs", tmp_path / "cl", Dist())
-    monkeypatch.setattr(stage1_module, "save_state", real_save)
+    monkeypatch.setattr(loop_module, "save_state", real_save)
     run_stage1(data, config, None, train, stage1, tmp_path / "cut", tmp_path / "cs", tmp_path / "cl", Dist())
     whole = read_checkpoint(tmp_path / "whole" / "model.pt")["state_dict"]
     resumed = read_checkpoint(tmp_path / "cut" / "model.pt")["state_dict"]
