@@ -1,12 +1,6 @@
 """The demo's vision-language prior: contrastive pre-training, its checkpoint, resume, the stage's switch."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import open_clip
@@ -22,8 +16,8 @@ from reid.pretrain.run import SKIPPED, run_pretrain_step
 from reid.pretrain.train import lr_at, run_pretrain
 from reid.pretrain.zero_shot import text_to_image_retrieval
 from reid.synth.captioned import CaptionedConfig, generate_captioned
+from tests.kill_child import kill_then_resume
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_CLIP = {  # square pre-training input (64 → a 4x4 grid), as the demo CLIP is pre-trained on 128x128
     "embed_dim": 32,
     "quick_gelu": True,
@@ -78,30 +72,13 @@ def test_the_checkpoint_is_an_open_clip_file_that_model_pretrained_loads_with_id
 
 
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(pool, tmp_path):
-    root = tmp_path
-    pool.write_parquet(root / "pairs.parquet")
-    whole = _child(root, "whole", 0)
-    assert whole.wait(timeout=300) == 0, whole.stdout.read().decode()
-    killed = _child(root, "killed", 1)
-    deadline = time.monotonic() + 300
-    while not (root / "killed" / "ready").exists() and killed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    killed.send_signal(signal.SIGKILL)
-    assert killed.wait(timeout=30) == -signal.SIGKILL, "the run ended before it could be killed"
-    assert torch.load(root / "killed" / "state" / "last.pt", weights_only=False)["epoch"] == 1
-    resumed = _child(root, "killed", 0)
-    assert resumed.wait(timeout=300) == 0, resumed.stdout.read().decode()
-    a = torch.load(root / "whole" / "clip.pt", weights_only=True)["state_dict"]
-    b = torch.load(root / "killed" / "clip.pt", weights_only=True)["state_dict"]
+    pool.write_parquet(tmp_path / "pairs.parquet")
+    whole, killed = kill_then_resume("pretrain", tmp_path, timeout=300)
+    a = torch.load(whole / "clip.pt", weights_only=True)["state_dict"]
+    b = torch.load(killed / "clip.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    steps = json.loads((root / "killed" / "live" / "metrics.json").read_text())["step"]
+    steps = json.loads((killed / "live" / "metrics.json").read_text())["step"]
     assert steps == 2  # 3 epochs, one logged point each, none repeated
-
-
-def _child(root: Path, run: str, slow_after_epoch: int) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "tests.pretrain_child", str(root), run, str(slow_after_epoch)],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def test_the_step_only_marks_its_outputs_when_the_weights_come_from_elsewhere(tmp_path):

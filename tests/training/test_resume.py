@@ -1,12 +1,6 @@
 """Reliability: kill -9 and resume, NaN guard, fingerprints, vision-only."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,9 +14,8 @@ from reid.training.distributed import Dist
 from reid.training.guards import TrainingDiverged
 from reid.training.stage1 import TEXT_MEMORY_FILE, run_stage1
 from reid.training.stage2 import run_stage2
+from tests.kill_child import kill_then_resume
 from tests.training.helpers import tiny_config, tiny_train_configs, write_training_set
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +27,6 @@ def trained_stage1(tmp_path_factory):
     record = run_stage1(data, tiny_config(data.num_classes), None, train, stage1,
                         root / "stage1", root / "s1state", root / "s1live", Dist())
     return root, data, record
-
-
-def child(root: Path, run: str, slow_after_epoch: int = 0) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "tests.training.resume_child", str(root), run, str(slow_after_epoch)],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def test_stage1_learns_prompts_and_writes_the_text_memory(trained_stage1):
@@ -56,25 +43,24 @@ def test_stage1_learns_prompts_and_writes_the_text_memory(trained_stage1):
 
 def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(trained_stage1):
     root, _, _ = trained_stage1
-    whole = child(root, "whole")
-    assert whole.wait(timeout=120) == 0, whole.stdout.read().decode()
-    killed = child(root, "killed", slow_after_epoch=1)
-    ready = root / "killed" / "ready"
-    deadline = time.monotonic() + 120
-    while not ready.exists() and killed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    killed.send_signal(signal.SIGKILL)
-    assert killed.wait(timeout=30) == -signal.SIGKILL, "the run ended before it could be killed"
-    assert torch.load(root / "killed" / "state" / "last.pt", weights_only=False)["epoch"] == 1
-    resumed = child(root, "killed")
-    assert resumed.wait(timeout=120) == 0, resumed.stdout.read().decode()
-    a = read_checkpoint(root / "whole" / "muva.pt")["state_dict"]
-    b = read_checkpoint(root / "killed" / "muva.pt")["state_dict"]
+    whole, killed = kill_then_resume("stage2", root, timeout=120)
+    a = read_checkpoint(whole / "muva.pt")["state_dict"]
+    b = read_checkpoint(killed / "muva.pt")["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], v) for k, v in read_checkpoint(root / "stage1" / "model.pt")["state_dict"].items() if k in a)
-    steps = json.loads((root / "killed" / "live" / "metrics.json").read_text())["step"]
-    lines = (root / "killed" / "live" / "plots" / "metrics" / "loss" / "id.tsv").read_text().strip().splitlines()
+    steps = json.loads((killed / "live" / "metrics.json").read_text())["step"]
+    lines = (killed / "live" / "plots" / "metrics" / "loss" / "id.tsv").read_text().strip().splitlines()
     assert steps == 2 and len(lines) == 1 + 3  # header + one row per epoch, none repeated
+
+
+def test_stage1_killed_then_resumed_ends_with_the_prompts_of_an_uninterrupted_run(trained_stage1):
+    root, _, _ = trained_stage1
+    whole, killed = kill_then_resume("stage1", root, timeout=120)
+    a = read_checkpoint(whole / "stage1" / "model.pt")["state_dict"]
+    b = read_checkpoint(killed / "stage1" / "model.pt")["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(torch.load(whole / "stage1" / TEXT_MEMORY_FILE), torch.load(killed / "stage1" / TEXT_MEMORY_FILE))
+    assert json.loads((killed / "live" / "metrics.json").read_text())["step"] == 2  # 3 epochs, none repeated
 
 
 def test_a_nan_loss_stops_with_the_last_good_checkpoint_kept(trained_stage1, monkeypatch):
