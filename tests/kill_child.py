@@ -19,7 +19,7 @@ import polars as pl
 import torch
 
 import reid.engine.loop as loop_module
-from reid.training.state import STATE_FILE
+from reid.engine.state import STATE_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ def main(stage: str, root: Path, run: str, slow_after_epoch: int) -> None:
                      state_dir, live_dir)
         return
     from reid.training.data import load_training_data
-    from reid.training.distributed import Dist
+    from reid.engine.distributed import Dist
     from reid.training.stage1 import run_stage1
     from reid.training.stage2 import run_stage2
     from tests.training.helpers import tiny_config, tiny_train_configs

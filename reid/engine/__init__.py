@@ -1,1 +1,2 @@
-"""The one training loop (`reid.engine.loop.fit`) that pretrain, stage-1 and stage-2 run as tasks."""
+"""Training machinery shared by every stage: the one loop (`loop.fit`), its resumable state, DVCLive log,
+divergence guard and torchrun support."""

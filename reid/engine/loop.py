@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 import torch
 
-from reid.training.distributed import Dist, all_reduce_sum, barrier
-from reid.training.guards import check_finite
-from reid.training.logging import EpochLog
+from reid.engine.distributed import Dist, all_reduce_sum, barrier
+from reid.engine.guards import check_finite
+from reid.engine.logging import EpochLog
+from reid.engine.state import load_state, save_state
 from reid.training.schedule import set_lr
-from reid.training.state import load_state, save_state
 from reid.utils.device import autocast_dtype
 from reid.utils.progress import progress_bar
 

@@ -20,13 +20,13 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from reid.data.loading import Preprocess
+from reid.engine.distributed import Dist
 from reid.engine.loop import fit
+from reid.engine.state import fingerprint
 from reid.model.checkpoint import atomic_save
 from reid.pretrain.config import PretrainConfig
 from reid.pretrain.data import CaptionSet, tokenize
 from reid.pretrain.zero_shot import RetrievalResult, text_to_image_retrieval
-from reid.training.distributed import Dist
-from reid.training.state import fingerprint
 from reid.utils.device import autocast, resolve_device
 from reid.utils.progress import progress
 

@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from reid.data.loading import TrainingSet
+from reid.engine.distributed import Dist, all_gather_uneven
 from reid.model.muva import ReidEncoder
-from reid.training.distributed import Dist, all_gather_uneven
 from reid.utils.device import autocast
 from reid.utils.progress import progress
 

@@ -21,7 +21,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from reid.config.checks import check_identities
 from reid.data.protocol import read_protocol
+from reid.engine.distributed import Dist, barrier, init_distributed, shutdown
+from reid.engine.logging import EpochLog
 from reid.engine.loop import fit
+from reid.engine.state import fingerprint
 from reid.errors import ArtifactError, ConfigError, building
 from reid.model.checkpoint import atomic_save, reason_of, save_checkpoint
 from reid.model.configs import MuvaConfig
@@ -29,15 +32,12 @@ from reid.model.muva import MuvaModel, build_muva
 from reid.pretrain import train as pretrain_train
 from reid.training.config import Stage1Config, TrainConfig
 from reid.training.data import TrainingData, load_training_data
-from reid.training.distributed import Dist, barrier, init_distributed, shutdown
 from reid.training.features import extract_training_features
-from reid.training.logging import EpochLog
 from reid.training.losses import prototype_loss
 from reid.training.memory import class_means
 from reid.training.model_config import muva_config
 from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import stage1_lr
-from reid.training.state import fingerprint
 from reid.utils.device import autocast
 
 MODEL_FILE = "model.pt"

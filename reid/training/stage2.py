@@ -24,13 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from reid.config.checks import check_identities
-from reid.engine.loop import fit
-from reid.errors import ArtifactError
-from reid.model.checkpoint import load_checkpoint, reason_of, save_checkpoint
-from reid.model.muva import MuvaModel, freeze_patch_projection
-from reid.training.config import Stage2Config, TrainConfig
-from reid.training.data import TrainingData, load_training_data
-from reid.training.distributed import (
+from reid.engine.distributed import (
     Dist,
     all_gather,
     barrier,
@@ -38,13 +32,19 @@ from reid.training.distributed import (
     init_distributed,
     shutdown,
 )
+from reid.engine.loop import fit
+from reid.engine.state import fingerprint
+from reid.errors import ArtifactError
+from reid.model.checkpoint import load_checkpoint, reason_of, save_checkpoint
+from reid.model.muva import MuvaModel, freeze_patch_projection
+from reid.training.config import Stage2Config, TrainConfig
+from reid.training.data import TrainingData, load_training_data
 from reid.training.features import extract_training_features
 from reid.training.losses import i2t_loss, id_loss, imp_loss, mask_loss
 from reid.training.memory import class_means, momentum_update
 from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import stage2_factor
 from reid.training.stage1 import MODEL_FILE, TEXT_MEMORY_FILE
-from reid.training.state import fingerprint
 from reid.utils.device import autocast
 
 LOSSES = ("id", "imp", "i2tce", "mask")

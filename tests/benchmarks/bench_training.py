@@ -27,10 +27,10 @@ import time
 
 import torch
 
+from reid.engine.distributed import Dist
 from reid.model.configs import MuvaConfig
 from reid.model.muva import build_muva
 from reid.training.config import Stage1Config, Stage2Config, TrainConfig
-from reid.training.distributed import Dist
 from reid.training.losses import prototype_loss
 from reid.training.memory import momentum_update
 from reid.training.schedule import set_lr, stage1_lr, stage2_factor

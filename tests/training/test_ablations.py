@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import reid.training.stage2 as stage2_module
+from reid.engine.distributed import Dist
 from reid.model.checkpoint import read_checkpoint
 from reid.training.data import load_training_data
-from reid.training.distributed import Dist
 from reid.training.model_config import muva_config
 from reid.training.stage1 import MODEL_FILE, run_stage1
 from reid.training.stage2 import run_stage2

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from reid.data.loading import Augment, Preprocess, TrainingSet
+from reid.engine.distributed import Dist
 from reid.errors import ArtifactError
 from reid.masks.grid import PatchGrid
 from reid.masks.store import write_masks
 from reid.model.muva import build_muva
 from reid.training.config import TrainConfig
 from reid.training.data import load_training_data
-from reid.training.distributed import Dist
 from reid.training.model_config import muva_config
 from reid.training.stage2 import prepare_model
 from reid.utils.images import write_image

@@ -23,12 +23,12 @@ import torch.multiprocessing as mp
 
 import reid.training.stage1 as stage1_module
 import reid.training.stage2 as stage2_module
+from reid.engine.distributed import init_distributed, shutdown
+from reid.engine.state import STATE_FILE
 from reid.model.checkpoint import read_checkpoint
 from reid.training.config import Stage1Config, Stage2Config, TrainConfig
 from reid.training.data import load_training_data
-from reid.training.distributed import init_distributed, shutdown
 from reid.training.sampler import IdentityBatchSampler
-from reid.training.state import STATE_FILE
 from tests.training.helpers import tiny_config, write_training_set
 
 WORLD = 2

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 import reid.training.stage2 as stage2_module
+from reid.engine.distributed import Dist
+from reid.engine.guards import TrainingDiverged
 from reid.errors import ArtifactError
 from reid.model.checkpoint import read_checkpoint
 from reid.model.muva import build_muva
 from reid.training.data import load_training_data
-from reid.training.distributed import Dist
-from reid.training.guards import TrainingDiverged
 from reid.training.stage1 import TEXT_MEMORY_FILE, run_stage1
 from reid.training.stage2 import run_stage2
 from tests.kill_child import kill_then_resume
@@ -133,7 +133,7 @@ def test_stage1_resumes_after_a_crash_to_the_prompts_of_an_uninterrupted_run(tmp
 
 
 def test_a_code_change_changes_the_fingerprint(tmp_path, monkeypatch):
-    import reid.training.state as state_module
+    import reid.engine.state as state_module
 
     (tmp_path / "loss.py").write_text("SCALE = 1\n")
     monkeypatch.setattr(state_module, "CODE_ROOT", tmp_path)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
+from reid.engine.distributed import Dist, any_rank
 from reid.errors import ReidError
-from reid.training.distributed import Dist, any_rank
 
 
 class TrainingDiverged(ReidError, RuntimeError):
