@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from reid.data.layouts import LAYOUTS, SPLITS, SplitCount
+from reid.data.manifest import MANIFEST_SCHEMA, QUARANTINE_SCHEMA
 from reid.data.readers import (
     DatasetNotFoundError,
     RawRecord,
@@ -34,7 +35,7 @@ from reid.data.readers import (
     select_variant,
     unknown_key_message,
 )
-from reid.errors import ArtifactError, ConfigError, InputError
+from reid.errors import ConfigError, InputError
 from reid.utils.images import ImageError, probe_image
 from reid.utils.progress import progress
 
@@ -45,22 +46,6 @@ CUSTOM_COLUMNS = ("path", "pid", "camid", "split")
 MIN_HEIGHT = 32
 MIN_WIDTH = 16
 TOO_SMALL = "too small to hold a person"
-
-MANIFEST_SCHEMA = {
-    "image_id": pl.Utf8,
-    "dataset": pl.Utf8,
-    "split": pl.Utf8,
-    "path": pl.Utf8,
-    "relpath": pl.Utf8,
-    "pid": pl.Int64,
-    "label": pl.Int64,
-    "camid": pl.Int64,
-    "width": pl.Int32,
-    "height": pl.Int32,
-    "synthetic": pl.Boolean,
-}
-QUARANTINE_SCHEMA = {"dataset": pl.Utf8, "split": pl.Utf8, "path": pl.Utf8, "reason": pl.Utf8}
-
 
 @dataclass
 class DatasetIngest:
@@ -162,34 +147,6 @@ def ingest_many(
         if key not in LAYOUTS and key not in custom:
             raise KeyError(unknown_key_message(key))
     return [ingest_dataset(root, key, subset, custom, workers, min_height, min_width) for key in keys]
-
-
-def write_manifests(results: Sequence[DatasetIngest], out_dir: Path) -> None:
-    """Write `<key>.parquet` per dataset and one human-readable `quarantine.csv`."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for res in results:
-        res.manifest.write_parquet(out_dir / f"{res.key}.parquet")
-    quarantine = pl.concat([r.quarantine for r in results]) if results else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    quarantine.write_csv(out_dir / "quarantine.csv")
-
-
-def manifest_keys(manifest_dir: Path) -> list[str]:
-    """Keys of the manifests in `manifest_dir`: benchmarks in their usual order, then custom ones."""
-    present = {p.stem for p in Path(manifest_dir).glob("*.parquet")}
-    return [k for k in LAYOUTS if k in present] + sorted(present - set(LAYOUTS))
-
-
-def read_manifest(manifest_dir: Path, key: str) -> pl.DataFrame:
-    path = Path(manifest_dir) / f"{key}.parquet"
-    if not path.is_file():
-        present = sorted(p.stem for p in Path(manifest_dir).glob("*.parquet"))
-        raise ArtifactError(path, "ingest", f"is missing (have: {', '.join(present) or 'none'}; is the dataset "
-                                            f"under data.root and listed in data.datasets?)")
-    try:
-        return pl.read_parquet(path)
-    except (OSError, pl.exceptions.ComputeError) as exc:
-        raise ArtifactError(path, "ingest", f"is unreadable ({type(exc).__name__})") from None
 
 
 def _read_marker(dataset_dir: Path) -> dict | None:
