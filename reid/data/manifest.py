@@ -50,7 +50,7 @@ def read_manifest(manifest_dir: Path, key: str) -> pl.DataFrame:
     if not path.is_file():
         present = sorted(p.stem for p in Path(manifest_dir).glob("*.parquet"))
         raise ArtifactError(path, "ingest", f"is missing (manifests there: {', '.join(present) or 'none'}; "
-                                            f"is dataset {key} under data.root?)")
+                                            f"is dataset {key} under data.root? is it in data.datasets?)")
     try:
         frame = pl.read_parquet(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
