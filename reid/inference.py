@@ -24,7 +24,8 @@ from reid.config.autos import AUTO
 from reid.data.loading import Preprocess
 from reid.errors import InputError
 from reid.evaluation.extract import Extraction, encode_batch, predicts_masks
-from reid.model.checkpoint import load_for_inference, reason_of
+from reid.model.checkpoint import load_for_inference
+from reid.utils.files import reason_of
 from reid.model.configs import MuvaConfig
 from reid.model.muva import ReidEncoder
 from reid.utils.device import resolve_device

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from reid.evaluation.metrics import pairwise_distances
-from reid.grounding.contact_sheet import (
+from reid.utils.drawing import (
     NOTE_H,
     TEXT_SCALE,
     Key,

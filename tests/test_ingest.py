@@ -15,8 +15,8 @@ from reid.data.ingest import (
     ingest_dataset,
     ingest_many,
     probe_many,
-    write_manifests,
 )
+from reid.data.manifest import write_manifests
 from reid.data.readers import DatasetNotFoundError
 from reid.data.summary import CountMismatchWarning, summarize, warn_mismatches
 from reid.errors import ConfigError
@@ -181,7 +181,7 @@ def test_synthetic_marker_flags_rows_and_supplies_expected_counts(tmp_path: Path
 def test_write_manifests_and_quarantine_csv(tmp_path: Path) -> None:
     fx.make_all(tmp_path / "root")
     results = ingest_many(tmp_path / "root")
-    write_manifests(results, tmp_path / "out")
+    write_manifests({r.key: r.manifest for r in results}, [r.quarantine for r in results], tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "C3.parquet", "D.parquet", "MA.parquet", "MS.parquet", "quarantine.csv"
     ]

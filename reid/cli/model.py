@@ -10,15 +10,10 @@ import typer
 
 from reid.cli.common import command, load_params
 from reid.config.checks import check_device
+from reid.data.manifest import read_manifest
 from reid.errors import InputError
-from reid.evaluation.run import (
-    EvalConfig,
-    eval_config,
-    evaluate_target,
-    load_manifest,
-    metrics_record,
-    run_evaluate,
-)
+from reid.evaluation.record import metrics_record
+from reid.evaluation.run import EvalConfig, eval_config, evaluate_target, run_evaluate
 from reid.feature_store import embed_files, image_files, model_digest, read_features
 from reid.inference import Encoder, load_model
 from reid.search import rank_gallery, search_sheet
@@ -105,7 +100,7 @@ def evaluate(
         run_evaluate(model, manifests, protocol, metrics, plots, eval_config(load_params(params, set_).evaluation))
         return
     encoder = _load(model, device)
-    frames = {key: load_manifest(manifests, key) for key in dataset}  # every key checked before any work
+    frames = {key: read_manifest(manifests, key) for key in dataset}  # every key checked before any work
     config = EvalConfig(batch_size=batch_size, workers=workers, sheet_queries=8 if sheets else 0, mask_images=0,
                         bootstrap_draws=0)
     if sheets:

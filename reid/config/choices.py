@@ -1,4 +1,4 @@
-"""The closed sets the configuration chooses from, taken from the library modules that define them."""
+"""The closed sets the configuration chooses from, taken from the constants-only library modules that define them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from reid.data.layouts import LAYOUTS
 from reid.grounding.parts import PARTS as PART_NAMES
-from reid.model.configs import BACKBONE_CONFIGS
+from reid.model.clip_configs import BACKBONE_CONFIGS
 
 BUILTIN_DATASETS: tuple[str, ...] = tuple(LAYOUTS)
 BACKBONES: tuple[str, ...] = tuple(BACKBONE_CONFIGS)

@@ -1,25 +1,27 @@
 """Ingestion: a dataset folder → a manifest (one row per usable image) + a quarantine list.
 
 The manifest is what every later stage reads; `image_id` = dataset key + path relative to
-the dataset root, so records never collide across datasets (file names do).
+the dataset root, so records never collide across datasets (file names do). Custom listings
+are parsed in `custom_listing`; the manifest's columns, writer and reader are in `manifest`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import multiprocessing
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from reid.data.custom_listing import find_listing, read_custom_records
 from reid.data.layouts import LAYOUTS, SPLITS, SplitCount
+from reid.data.manifest import MANIFEST_SCHEMA, QUARANTINE_SCHEMA
 from reid.data.readers import (
     DatasetNotFoundError,
     RawRecord,
@@ -34,33 +36,16 @@ from reid.data.readers import (
     select_variant,
     unknown_key_message,
 )
-from reid.errors import ArtifactError, ConfigError, InputError
+from reid.errors import ConfigError, InputError
 from reid.utils.images import ImageError, probe_image
 from reid.utils.progress import progress
 
 SYNTHETIC_MARKER = "SYNTHETIC.json"
-CUSTOM_COLUMNS = ("path", "pid", "camid", "split")
 # The smallest crop that can hold a person: the real benchmarks' smallest crops are about
 # 40x20 (MSMT17), the synthetic benchmark never writes one under 32x16 (reid.synth.styles).
 MIN_HEIGHT = 32
 MIN_WIDTH = 16
 TOO_SMALL = "too small to hold a person"
-
-MANIFEST_SCHEMA = {
-    "image_id": pl.Utf8,
-    "dataset": pl.Utf8,
-    "split": pl.Utf8,
-    "path": pl.Utf8,
-    "relpath": pl.Utf8,
-    "pid": pl.Int64,
-    "label": pl.Int64,
-    "camid": pl.Int64,
-    "width": pl.Int32,
-    "height": pl.Int32,
-    "synthetic": pl.Boolean,
-}
-QUARANTINE_SCHEMA = {"dataset": pl.Utf8, "split": pl.Utf8, "path": pl.Utf8, "reason": pl.Utf8}
-
 
 @dataclass
 class DatasetIngest:
@@ -164,34 +149,6 @@ def ingest_many(
     return [ingest_dataset(root, key, subset, custom, workers, min_height, min_width) for key in keys]
 
 
-def write_manifests(results: Sequence[DatasetIngest], out_dir: Path) -> None:
-    """Write `<key>.parquet` per dataset and one human-readable `quarantine.csv`."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for res in results:
-        res.manifest.write_parquet(out_dir / f"{res.key}.parquet")
-    quarantine = pl.concat([r.quarantine for r in results]) if results else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    quarantine.write_csv(out_dir / "quarantine.csv")
-
-
-def manifest_keys(manifest_dir: Path) -> list[str]:
-    """Keys of the manifests in `manifest_dir`: benchmarks in their usual order, then custom ones."""
-    present = {p.stem for p in Path(manifest_dir).glob("*.parquet")}
-    return [k for k in LAYOUTS if k in present] + sorted(present - set(LAYOUTS))
-
-
-def read_manifest(manifest_dir: Path, key: str) -> pl.DataFrame:
-    path = Path(manifest_dir) / f"{key}.parquet"
-    if not path.is_file():
-        present = sorted(p.stem for p in Path(manifest_dir).glob("*.parquet"))
-        raise ArtifactError(path, "ingest", f"is missing (have: {', '.join(present) or 'none'}; is the dataset "
-                                            f"under data.root and listed in data.datasets?)")
-    try:
-        return pl.read_parquet(path)
-    except (OSError, pl.exceptions.ComputeError) as exc:
-        raise ArtifactError(path, "ingest", f"is unreadable ({type(exc).__name__})") from None
-
-
 def _read_marker(dataset_dir: Path) -> dict | None:
     path = dataset_dir / SYNTHETIC_MARKER
     if not path.is_file():
@@ -216,10 +173,10 @@ def _ingest_custom(
     root: Path, key: str, folder: Path, workers: int | None, min_size: tuple[int, int]
 ) -> DatasetIngest:
     target = folder if folder.is_absolute() else root / folder
-    listing = _find_listing(target, key)
+    listing = find_listing(target, key)
     dataset_dir = listing.parent  # paths in the listing are relative to the folder that holds it
     issues = ReadIssues()
-    records = _read_custom_records(listing, key, dataset_dir, issues)
+    records = read_custom_records(listing, key, dataset_dir, issues)
     marker = _read_marker(dataset_dir)
     expected = _marker_counts(marker) if marker else None
     hint = (
@@ -230,183 +187,6 @@ def _ingest_custom(
     return _build(
         key, key, dataset_dir, "custom", records, issues, marker is not None, expected, workers, min_size, hint
     )
-
-
-_INTEGER = re.compile(r"[+-]?\d+(?:\.0*)?")
-
-
-def _as_int(value: object) -> int | None:
-    """An integer from a listing cell (text, int or an integer-valued float), or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(float(value)) if "." in value else int(value)
-    return None
-
-
-def _listing_rows(listing: Path, key: str) -> Iterator[tuple[str, str, dict[str, object]]]:
-    """(full location, short location, {column: value}) per data row of a custom listing.
-
-    CSV locations are `file:line` (the header is line 1); parquet ones `file:row N` (1-based).
-    Raises InputError when the listing cannot be read, lacks a column or has a row whose
-    number of fields differs from the header's.
-    """
-    def lacks(columns: Sequence[str]) -> None:
-        missing = [c for c in CUSTOM_COLUMNS if c not in columns]
-        if missing:
-            raise InputError(
-                f"custom dataset '{key}': {listing} lacks column(s) {', '.join(missing)} "
-                f"(it has: {', '.join(columns) or 'none'}); it needs a header {','.join(CUSTOM_COLUMNS)} "
-                f"(path relative to {listing.parent}, split in {', '.join(SPLITS)}, camid 0-based). "
-                f"Fix: add the column(s) to the listing"
-            )
-
-    if listing.suffix == ".parquet":
-        try:
-            table = pl.read_parquet(listing)
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise InputError(
-                f"custom dataset '{key}': {listing} is not a readable parquet file ({exc.__class__.__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}). Fix: rewrite it, or use a CSV listing"
-            ) from None
-        lacks(table.columns)
-        for i, row in enumerate(table.select(CUSTOM_COLUMNS).iter_rows(), start=1):
-            yield f"{listing}:row {i}", f"{listing.name}:row {i}", dict(zip(CUSTOM_COLUMNS, row))
-        return
-    try:
-        with open(listing, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header = [h.strip() for h in next(reader, [])]
-            lacks(header)
-            index = {c: header.index(c) for c in CUSTOM_COLUMNS}
-            for fields in reader:
-                line = reader.line_num
-                if not any(f.strip() for f in fields):
-                    continue  # blank line
-                if len(fields) != len(header):
-                    raise InputError(
-                        f"custom dataset '{key}': {listing}:{line}: {len(fields)} fields where the header "
-                        f"has {len(header)} ({','.join(header)}): {','.join(fields)[:80]!r}. Fix: one value per "
-                        f"column on every line; quote a path that contains a comma"
-                    )
-                yield f"{listing}:{line}", f"{listing.name}:{line}", {c: fields[i].strip() for c, i in index.items()}
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(
-            f"custom dataset '{key}': {listing} is not a readable UTF-8 CSV file ({exc}). "
-            f"Fix: save it as UTF-8 CSV with a header {','.join(CUSTOM_COLUMNS)}"
-        ) from None
-
-
-def _read_custom_records(listing: Path, key: str, dataset_dir: Path, issues: ReadIssues) -> list[RawRecord]:
-    """The usable rows of a custom listing, every other row counted in `issues`.
-
-    A listing that is not in the format (see `_listing_rows`; a pid or camid that is not an
-    integer) is refused with InputError naming file and line; a well-formed row whose values
-    cannot be used (unknown split, negative camid, empty path, a path outside the dataset
-    folder, a missing file, a path listed before) is dropped and counted.
-    """
-    bad_numbers: list[str] = []  # the first two, for the message
-    bad_count = 0
-    records: list[RawRecord] = []
-    first_line: dict[str, str] = {}
-    folders = (Path(os.path.abspath(dataset_dir)), Path(os.path.realpath(dataset_dir)))
-    rows = 0
-    for where, short, row in _listing_rows(listing, key):
-        rows += 1
-        pid, camid = _as_int(row["pid"]), _as_int(row["camid"])
-        for column, value, parsed in (("pid", row["pid"], pid), ("camid", row["camid"], camid)):
-            if parsed is None:
-                bad_count += 1
-                if len(bad_numbers) < 2:
-                    what = "is empty" if value in ("", None) else f"{value!r} is not an integer"
-                    bad_numbers.append(f"{where}: {column} {what}")
-        if bad_count:
-            continue  # refused below; keep scanning to report how many values are affected
-        path, split = row["path"], row["split"]
-        path = "" if path is None else str(path)
-        if not path.strip():
-            issues.add("malformed_list_line", f"{short}: empty path")
-            continue
-        if split not in SPLITS:
-            issues.add("unknown_split", f"{short}: split {split!r} (allowed: {', '.join(SPLITS)})")
-            continue
-        if camid < 0:
-            issues.add("camera_out_of_range", f"{short}: camid {camid} (camid is 0-based: >= 0)")
-            continue
-        relpath = _inside(folders, path)
-        if relpath is None:
-            issues.add("path_outside_dataset", f"{short}: {path} is outside {dataset_dir}")
-            continue
-        if relpath in first_line:
-            issues.add("duplicate_entry", f"{short}: {relpath} already listed at {first_line[relpath]}")
-            continue
-        if not (dataset_dir / relpath).is_file():
-            issues.add("listed_file_missing", f"{short}: {path}")
-            continue
-        first_line[relpath] = short
-        records.append(RawRecord(split, relpath, pid, camid + 1))
-    if bad_numbers:
-        more = ""
-        if bad_count > 1:
-            more = f" (and {bad_count - 1} more such value(s), e.g. {bad_numbers[1]})"
-        raise InputError(
-            f"custom dataset '{key}': {bad_numbers[0]}{more}; pid and camid must be integers "
-            f"(pid -1 marks junk, camid is 0-based). Fix these lines of the listing (shifted columns? "
-            f"a comma inside a path must be quoted)"
-        )
-    if rows == 0:
-        raise InputError(
-            f"custom dataset '{key}': listing {listing} has a header but no rows; expected one row per image "
-            f"({','.join(CUSTOM_COLUMNS)}). Fix: list the images, or remove {key} from data.custom"
-        )
-    return records
-
-
-def _inside(folders: tuple[Path, Path], path: str) -> str | None:
-    """`path` (relative to the dataset folder, or absolute) as a posix path relative to it; None if it escapes.
-
-    `folders` = the folder's absolute and resolved forms (an absolute path may use either).
-    Lexical: `..` is resolved on the text; symlinks inside the folder may point anywhere.
-    """
-    raw = Path(path)
-    full = Path(os.path.normpath(raw if raw.is_absolute() else folders[0] / raw))
-    for folder in folders:
-        if full != folder and full.is_relative_to(folder):
-            return full.relative_to(folder).as_posix()
-    return None
-
-
-def _find_listing(target: Path, key: str) -> Path:
-    if target.is_file():
-        return target
-    if not target.is_dir():
-        raise DatasetNotFoundError(f"custom dataset '{key}': folder {target} does not exist (data.custom.{key})")
-    entries = sorted(p for p in target.iterdir() if not p.name.startswith("."))
-    listings = [p for p in entries if p.suffix in (".csv", ".parquet") and p.is_file()]
-    if not entries:
-        raise InputError(
-            f"custom dataset '{key}': folder {target} is empty; expected a .csv or .parquet listing "
-            f"({','.join(CUSTOM_COLUMNS)}) next to the images it lists. Fix: put the listing and images there, "
-            f"or point data.custom.{key} at the folder that holds them"
-        )
-    if not listings:
-        shown = ", ".join(p.name for p in entries[:8]) + (", ..." if len(entries) > 8 else "")
-        raise InputError(
-            f"custom dataset '{key}': folder {target} holds no .csv or .parquet listing (it contains: {shown}); "
-            f"expected one listing with the columns {','.join(CUSTOM_COLUMNS)}. Fix: add it, or point "
-            f"data.custom.{key} at the listing file itself"
-        )
-    if len(listings) > 1:
-        raise InputError(
-            f"custom dataset '{key}': expected exactly one .csv or .parquet listing "
-            f"({', '.join(CUSTOM_COLUMNS)}) in {target}, found {', '.join(p.name for p in listings)}. "
-            f"Fix: remove the others, or point data.custom.{key} at the listing file itself"
-        )
-    return listings[0]
 
 
 def _build(

@@ -6,14 +6,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from reid.data.ingest import (
-    MIN_HEIGHT,
-    MIN_WIDTH,
-    ingest_many,
-    manifest_keys,
-    read_manifest,
-    write_manifests,
-)
+from reid.data.ingest import MIN_HEIGHT, MIN_WIDTH, ingest_many
+from reid.data.manifest import manifest_keys, read_manifest, write_manifests
 from reid.data.protocol import (
     assemble_training,
     check_target_splits,
@@ -40,7 +34,7 @@ def run_ingest(
     Images lower than `min_height` or narrower than `min_width` pixels are quarantined.
     """
     results = ingest_many(Path(root), datasets, subset, custom, workers, min_height, min_width)
-    write_manifests(results, Path(out_dir))
+    write_manifests({r.key: r.manifest for r in results}, [r.quarantine for r in results], Path(out_dir))
     summary = summarize(results)
     summary_path = Path(summary_path)
     summary_path.parent.mkdir(parents=True, exist_ok=True)

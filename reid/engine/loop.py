@@ -21,7 +21,6 @@ from reid.engine.distributed import Dist, all_reduce_sum, barrier
 from reid.engine.guards import check_finite
 from reid.engine.logging import EpochLog
 from reid.engine.state import load_state, save_state
-from reid.training.schedule import set_lr
 from reid.utils.device import autocast_dtype
 from reid.utils.progress import progress_bar
 
@@ -109,3 +108,9 @@ def fit(task: Task, expected: str, state_dir: str | Path, live_dir: str | Path, 
         barrier(ctx)
     log.close()
     return history
+
+
+def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """Scale every parameter group's `base_lr` by `factor`."""
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor

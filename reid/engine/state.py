@@ -6,7 +6,7 @@ parameters and the code: a state made otherwise is never resumed, it is started 
 
 A state that cannot be read (cut short by a copy, garbage bytes) never blocks a run: it is
 set aside as `last.pt.corrupt-<time>` next to where it was, a warning names it, and the stage
-starts over. Writing goes through `reid.model.checkpoint.atomic_save` (a full disk is a
+starts over. Writing goes through `reid.utils.files.atomic_save` (a full disk is a
 one-line error and the previous state stays whole).
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import reid
-from reid.model.checkpoint import atomic_save, reason_of
+from reid.utils.files import atomic_save, reason_of
 
 CODE_ROOT = Path(reid.__file__).parent  # the library whose code made the state
 STATE_FILE = "last.pt"

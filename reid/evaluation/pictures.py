@@ -28,7 +28,7 @@ import polars as pl
 import torch
 
 from reid.evaluation.metrics import JUNK_PID, pairwise_distances
-from reid.grounding.contact_sheet import (
+from reid.utils.drawing import (
     COLOURS,
     NOTE_H,
     Key,

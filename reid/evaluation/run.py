@@ -4,37 +4,7 @@ For every target of the protocol (a target equal to a source is the source-domai
 paper Table 4), query and gallery features are extracted in one pass (with the predicted
 part masks of AM-MSA models) and ranked with the Market-1501 protocol.
 
-Metrics are percentages rounded to 2 decimals, as re-ID papers report them; mask IoU is a
-fraction (4 decimals, like `metrics/calibration.json`). The file is keyed by target so
-`dvc metrics diff` compares runs target by target:
-
-    {"MA": {"mAP": 52.03, "rank1": 72.1, "rank5": …, "rank10": …, "mINP": 18.2,
-            "mAP_ci95": {"low": 49.87, "high": 54.12}, "rank1_ci95": {"low": 69.8, "high": 74.3},
-            "queries": 2228, "skipped_queries": 0, "gallery": 17661, "mask_iou": {"head": …, "mean": …},
-            "rerank": {"applied": true, "mAP": 66.4, "rank1": …, "rank5": …, "rank10": …, "mINP": …},
-            "synthetic": false},
-     "average": {"mAP": …, …, "mAP_ci95": {…}, "rank1_ci95": {…}, "rerank": {…}, "targets": "MA,D",
-                 "synthetic": false},
-     "protocol": "MS->MA,D", "synthetic": false}
-
-`queries` counts the queries that have a true match (the others are skipped, SPEC §2);
-`mask_iou` appears where the data have true part boxes (the synthetic benchmark) and the
-model predicts masks (AM-MSA). `rerank` holds the same five numbers after k-reciprocal
-re-ranking (`evaluation.rerank`, `rerank.py`) and says whether it was applied
-(`{"applied": false}` when it is off, the paper's setting): the plain numbers stay the
-headline, as SPEC §7 asks; intervals, CMC curves and sheets are of the plain ranking.
-
-Synthetic and real numbers are never mixed. Each target says whether its data are synthetic
-(its manifest's `synthetic` column, from the dataset's SYNTHETIC.json marker at ingestion).
-`average` is the unweighted mean over the real targets, or over all targets when every one is
-synthetic (the demo); when a protocol mixes both, the synthetic targets get their own
-`average_synthetic`. Every average names its `targets` and its kind (`synthetic`). The
-top-level `synthetic` is true when anything the numbers rest on is synthetic: the training
-data (protocol.json) or any target.
-`*_ci95` are 95 % bootstrap intervals over query identities (SPEC §7, `bootstrap.py`),
-absent when `bootstrap_draws` is 0. Each target is drawn with seed 0 mixed with its name,
-so its interval does not depend on which other targets the protocol lists, and targets
-are resampled independently; the average's interval comes from the averaged draws.
+The metrics JSON it writes is built and described in `record.py`.
 """
 
 from __future__ import annotations
@@ -50,10 +20,10 @@ import torch
 
 from reid.config.checks import check_device
 from reid.config.schema import Evaluation
-from reid.data.ingest import read_manifest
+from reid.data.manifest import read_manifest
 from reid.data.protocol import read_protocol
 from reid.errors import ArtifactError, InputError, ReidError, building
-from reid.evaluation.bootstrap import BootstrapDraws, average_draws, bootstrap_draws
+from reid.evaluation.bootstrap import bootstrap_draws
 from reid.evaluation.extract import Extraction, extract, predicts_masks
 from reid.evaluation.mask_iou import box_mask_iou
 from reid.evaluation.metrics import ReIDMetrics, evaluate_distances, evaluate_features
@@ -65,15 +35,15 @@ from reid.evaluation.pictures import (
     top_matches,
     write_cmc,
 )
+from reid.evaluation.record import CI_LEVEL, TargetResult, metrics_record
 from reid.evaluation.rerank import KReciprocal, RerankConfig
 from reid.masks.report import truth_boxes
-from reid.model.checkpoint import load_for_inference, reason_of
+from reid.model.checkpoint import load_for_inference
+from reid.utils.files import reason_of
 from reid.model.muva import ReidEncoder
 from reid.utils.device import resolve_device
 
-REPORTED = ("mAP", "rank1", "rank5", "rank10", "mINP")
 TOP_K = 10  # gallery matches per query on the ranking sheet
-CI_LEVEL = 0.95  # the `*_ci95` keys
 BOOTSTRAP_SEED = 0
 
 
@@ -108,17 +78,6 @@ def eval_config(section: Evaluation) -> EvalConfig:
         return EvalConfig(**section.plain(rerank=True), rerank=RerankConfig(**section.rerank.plain()))
 
 
-@dataclass(frozen=True)
-class TargetResult:
-    metrics: ReIDMetrics
-    reranked: ReIDMetrics | None  # None when evaluation.rerank is off
-    synthetic: bool  # the target's data are synthetic (never averaged with real targets)
-    draws: BootstrapDraws | None  # None when evaluation.bootstrap_draws is 0
-    num_gallery: int
-    mask_iou: dict[str, float] | None
-    mask_samples: MaskSamples | None  # images and their masks for Fig. 7
-
-
 def run_evaluate(
     checkpoint: Path,
     manifests_dir: Path,
@@ -138,7 +97,7 @@ def run_evaluate(
     encoder = load_model(checkpoint, device)
     plots_dir, sheets_dir = Path(plots_dir), Path(plots_dir) / "sheets"
     sheets_dir.mkdir(parents=True, exist_ok=True)
-    frames = {target: load_manifest(Path(manifests_dir), target) for target in protocol["targets"]}  # all, before any work
+    frames = {target: read_manifest(Path(manifests_dir), target) for target in protocol["targets"]}  # all, before any work
     model = Path(checkpoint).name  # names the model on the pictures
     results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir, model)
                for target, frame in frames.items()}
@@ -175,25 +134,6 @@ def load_protocol(path: Path) -> dict:
     except Exception as exc:
         raise ArtifactError(path, "protocol", f"is unreadable ({reason_of(exc)})") from exc
     return protocol
-
-
-def load_manifest(manifests_dir: Path, target: str) -> pl.DataFrame:
-    """The target's manifest, or an `ArtifactError` (stage `ingest`) if it is missing or unreadable."""
-    path = Path(manifests_dir) / f"{target}.parquet"
-    if not path.is_file():
-        present = sorted(p.stem for p in Path(manifests_dir).glob("*.parquet"))
-        raise ArtifactError(path, "ingest", f"is missing (manifests there: {', '.join(present) or 'none'}; "
-                                            f"is dataset {target} under data.root?)")
-    try:
-        frame = read_manifest(Path(manifests_dir), target)
-        absent = [c for c in ("path", "split", "pid", "camid", "synthetic") if c not in frame.columns]
-        if absent:
-            raise ValueError(f"no column {', '.join(absent)}")
-    except ReidError:
-        raise
-    except Exception as exc:
-        raise ArtifactError(path, "ingest", f"is unreadable ({reason_of(exc)})") from exc
-    return frame
 
 
 def evaluate_target(
@@ -295,66 +235,3 @@ def mask_samples(rows: pl.DataFrame, out: Extraction, n: int) -> MaskSamples | N
     index = np.unique(np.linspace(0, rows.height - 1, n).round().astype(np.int64))
     picked = rows[index.tolist()]
     return MaskSamples(picked["path"].to_list(), picked["pid"].to_list(), out.part_masks[index].numpy())
-
-
-def metrics_record(results: dict[str, TargetResult], protocol: str, synthetic: bool) -> dict:
-    """The metrics JSON: per target (with its own synthetic flag), the averages that never mix
-    synthetic with real targets, the protocol name and the overall synthetic flag."""
-    record: dict = {}
-    for target, r in results.items():
-        record[target] = {k: round(v, 2) for k, v in _percent(r.metrics).items()}
-        if r.draws is not None:
-            record[target].update(_ci_record(r.draws))
-        record[target].update(queries=r.metrics.num_valid, skipped_queries=r.metrics.num_skipped, gallery=r.num_gallery)
-        if r.mask_iou is not None:
-            record[target]["mask_iou"] = {k: round(v, 4) for k, v in r.mask_iou.items()}
-        record[target]["rerank"] = _rerank_record([r])
-        record[target]["synthetic"] = r.synthetic
-    real = {t: r for t, r in results.items() if not r.synthetic}
-    fake = {t: r for t, r in results.items() if r.synthetic}
-    if real:
-        record["average"] = _average(real, synthetic=False)
-        if fake:
-            record["average_synthetic"] = _average(fake, synthetic=True)
-    elif fake:
-        record["average"] = _average(fake, synthetic=True)
-    record.update(protocol=protocol, synthetic=synthetic)
-    return record
-
-
-def _average(results: dict[str, TargetResult], synthetic: bool) -> dict:
-    """Unweighted mean of the targets' metrics (unrounded), their averaged bootstrap draws and mask IoU."""
-    average = _mean([_percent(r.metrics) for r in results.values()], 2)
-    draws = [r.draws for r in results.values() if r.draws is not None]
-    if draws:
-        average.update(_ci_record(average_draws(draws)))
-    ious = [r.mask_iou for r in results.values() if r.mask_iou is not None]
-    if ious:
-        average["mask_iou"] = _mean(ious, 4)
-    average.update(rerank=_rerank_record(list(results.values())), targets=",".join(results), synthetic=synthetic)
-    return average
-
-
-def _percent(metrics: ReIDMetrics) -> dict[str, float]:
-    """The reported metrics in percent, unrounded."""
-    return {k: 100 * metrics.summary()[k] for k in REPORTED}
-
-
-def _rerank_record(results: list[TargetResult]) -> dict:
-    """`rerank` of a target or an average: whether it was applied and, if so, the (mean) re-ranked metrics."""
-    reranked = [r.reranked for r in results if r.reranked is not None]
-    if not reranked:
-        return {"applied": False}
-    return {"applied": True, **_mean([_percent(m) for m in reranked], 2)}
-
-
-def _ci_record(draws: BootstrapDraws) -> dict[str, dict[str, float]]:
-    """`mAP_ci95` and `rank1_ci95` in percent, 2 decimals like the metrics they bound."""
-    return {f"{k}_ci95": {"low": round(100 * ci.low, 2), "high": round(100 * ci.high, 2)}
-            for k, ci in draws.intervals(CI_LEVEL).items()}
-
-
-def _mean(dicts: list[dict[str, float]], decimals: int) -> dict[str, float]:
-    """Key-wise mean of the keys every dict has, rounded."""
-    keys = [k for k in dicts[0] if all(k in d for d in dicts)]
-    return {k: round(float(np.mean([d[k] for d in dicts])), decimals) for k in keys}

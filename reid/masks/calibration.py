@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from reid.grounding.parts import EQUAL_THIRDS  # the fallback window
 from reid.masks.boxes import PartBoxes
-from reid.masks.voting import (
-    EQUAL_THIRDS,  # the fallback window (defined with the stripe masks it votes)
-)
 
 RULES = ("mad", "quantile")
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution × this = its standard deviation

@@ -13,9 +13,9 @@ import polars as pl
 from reid.config.choices import backbone_geometry
 from reid.config.schema import PipelineConfig
 from reid.errors import building
-from reid.grounding.parts import PARTS
+from reid.grounding.parts import EQUAL_THIRDS, PARTS
 from reid.masks.boxes import collect_boxes
-from reid.masks.calibration import EQUAL_THIRDS, CalibrationConfig, calibrate
+from reid.masks.calibration import CalibrationConfig, calibrate
 from reid.masks.grid import PatchGrid
 from reid.masks.report import (
     height_histograms,

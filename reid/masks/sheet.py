@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from reid.grounding.contact_sheet import (
+from reid.utils.drawing import (
     COLOURS,
     PAD,
     Key,

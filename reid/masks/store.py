@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import torch
 
 from reid.errors import ArtifactError
+from reid.utils.files import reason_of
 
 META_KEY = b"reid.masks"
 STAGE = "calibrate"  # the stage that writes the store
@@ -55,12 +56,5 @@ def read_masks(path: Path) -> tuple[list[str], torch.Tensor, dict]:
         masks = torch.from_numpy(bits.reshape(n, meta["parts_count"], meta["num_patches"]).astype(bool))
         image_ids = table.column("image_id").to_pylist()
     except Exception as exc:
-        raise ArtifactError(path, STAGE, f"is unreadable ({_reason(exc)})") from exc
+        raise ArtifactError(path, STAGE, f"is unreadable ({reason_of(exc)})") from exc
     return image_ids, masks, meta
-
-
-def _reason(exc: BaseException, limit: int = 160) -> str:
-    """Type and first sentence of the exception (as `reid.model.checkpoint.reason_of`, which masks cannot import)."""
-    text = (str(exc).strip().splitlines() or [""])[0].split(". ")[0]
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

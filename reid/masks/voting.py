@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from reid.grounding.parts import EQUAL_THIRDS
 from reid.masks.grid import PatchGrid
 
 VOTE_RULES = ("centre", "coverage")
-# The equal-thirds windows (y0, y1) of the paper's stripe baselines (Table 8): the one definition
-# behind the `stripes` mask mode, calibration's fallback window and the model's stripe attention.
-EQUAL_THIRDS: dict[str, tuple[float, float]] = {"head": (0.0, 1 / 3), "upper": (1 / 3, 2 / 3), "legs": (2 / 3, 1.0)}
 _DECIMALS = 9  # snap coordinates so that mirrored boxes vote exactly mirrored patches
 
 

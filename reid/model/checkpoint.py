@@ -23,23 +23,9 @@ from reid.errors import ArtifactError
 from reid.model.configs import MuvaConfig
 from reid.model.muva import MuvaModel, ReidEncoder, build_muva, build_reid_encoder
 from reid.utils.device import resolve_device
-from reid.utils.files import atomic_write
+from reid.utils.files import atomic_save, reason_of
 
 CHECKPOINT_FORMAT = "muva-checkpoint/1"
-
-
-def reason_of(exc: BaseException, limit: int = 160) -> str:
-    """A one-line account of why a file could not be read: the exception's type and first sentence."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text.split(". ")[0]
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """`torch.save` `obj` to `path` through `atomic_write`: a kill or a full disk leaves the previous file whole."""
-    return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def save_checkpoint(

@@ -1,8 +1,8 @@
 """Model configurations as plain data: a MUVA model is rebuilt from its `MuvaConfig` alone.
 
-`BACKBONE_CONFIGS` holds open_clip-format CLIP configs (the same keys as open_clip's JSON
-model configs).  `MuvaConfig` wraps one of them with everything MUVA adds (input size, part
-tokens, RMP, prompts, classifier size) and with the switches for the paper's ablations:
+`MuvaConfig` wraps one of the open_clip-format CLIP configs of `reid.model.clip_configs` with
+everything MUVA adds (input size, part tokens, RMP, prompts, classifier size) and with the
+switches for the paper's ablations:
 
 | ablation (paper)                 | field                                            |
 |----------------------------------|--------------------------------------------------|
@@ -24,30 +24,10 @@ from reid.grounding.parts import (
     PARTS as PART_NAMES,  # order of G's rows [B, 3, Npatch] and of the local tokens
 )
 from reid.masks.grid import PatchGrid
+from reid.model.clip_configs import BACKBONE_CONFIGS
 
 PART_ATTENTIONS = ("am_msa", "stripes")
 PROMPT_STYLES = ("universal", "part_agnostic", "domain_specific")
-
-BACKBONE_CONFIGS: dict[str, dict[str, Any]] = {
-    # open_clip's ViT-B-16 (OpenAI weights are trained with QuickGELU, hence quick_gelu).
-    "ViT-B-16": {
-        "embed_dim": 512,
-        "quick_gelu": True,
-        "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12},
-    },
-    # Small CLIP of the embedded demo, pre-trained here on captioned synthetic people (stage
-    # `pretrain`, SPEC §8): trains in minutes on 2 CPU cores.  Like ViT-B-16 it is pre-trained
-    # at a lower resolution (128x64, an 8x4 grid: 32 tokens, a person filling the frame) and
-    # its positional embedding is interpolated to the re-ID grid; same patch size, so the
-    # 16x8 pseudo-label masks fit it unchanged.
-    "demo": {
-        "embed_dim": 128,
-        "quick_gelu": True,
-        "vision_cfg": {"image_size": [128, 64], "layers": 3, "width": 128, "head_width": 32, "patch_size": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 2},
-    },
-}
 
 DOMAIN_STYLE_PHRASES: dict[str, str] = {
     # Our wording for the domain-specific prompt ablation (Table 7, "DSP"); the paper describes

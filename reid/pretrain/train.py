@@ -23,7 +23,7 @@ from reid.data.loading import Preprocess
 from reid.engine.distributed import Dist
 from reid.engine.loop import fit
 from reid.engine.state import fingerprint
-from reid.model.checkpoint import atomic_save
+from reid.utils.files import atomic_save
 from reid.pretrain.config import PretrainConfig
 from reid.pretrain.data import CaptionSet, tokenize
 from reid.pretrain.zero_shot import RetrievalResult, text_to_image_retrieval

@@ -16,7 +16,7 @@ import torch
 from reid.data.loading import Augment, Preprocess, TrainingSet
 from reid.errors import ArtifactError
 from reid.masks.store import read_masks
-from reid.model.checkpoint import reason_of
+from reid.utils.files import reason_of
 from reid.model.configs import MuvaConfig
 
 TRAIN_COLUMNS = ("image_id", "path", "label", "domain")  # what training reads of data/protocol/train.parquet

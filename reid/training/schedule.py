@@ -6,8 +6,6 @@ from __future__ import annotations
 import bisect
 import math
 
-import torch
-
 from reid.training.config import Stage1Config, Stage2Config
 
 
@@ -26,9 +24,3 @@ def stage2_factor(config: Stage2Config, epoch: int, step: int) -> float:
     if step < config.warmup_iters:
         warmup = config.warmup_factor + (1.0 - config.warmup_factor) * step / config.warmup_iters
     return warmup * config.gamma ** bisect.bisect_right(sorted(config.milestones), epoch)
-
-
-def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
-    """Scale every parameter group's `base_lr` by `factor`."""
-    for group in optimizer.param_groups:
-        group["lr"] = group["base_lr"] * factor

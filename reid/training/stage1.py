@@ -26,7 +26,8 @@ from reid.engine.logging import EpochLog
 from reid.engine.loop import fit
 from reid.engine.state import fingerprint
 from reid.errors import ArtifactError, ConfigError, building
-from reid.model.checkpoint import atomic_save, reason_of, save_checkpoint
+from reid.model.checkpoint import save_checkpoint
+from reid.utils.files import atomic_save, reason_of
 from reid.model.configs import MuvaConfig
 from reid.model.muva import MuvaModel, build_muva
 from reid.pretrain import train as pretrain_train

@@ -35,7 +35,8 @@ from reid.engine.distributed import (
 from reid.engine.loop import fit
 from reid.engine.state import fingerprint
 from reid.errors import ArtifactError
-from reid.model.checkpoint import load_checkpoint, reason_of, save_checkpoint
+from reid.model.checkpoint import load_checkpoint, save_checkpoint
+from reid.utils.files import reason_of
 from reid.model.muva import MuvaModel, freeze_patch_projection
 from reid.training.config import Stage2Config, TrainConfig
 from reid.training.data import TrainingData, load_training_data

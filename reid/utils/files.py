@@ -6,7 +6,7 @@ import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from reid.errors import ReidError
 
@@ -39,3 +39,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
             ) from exc
         raise
     return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """`torch.save` `obj` to `path` through `atomic_write`: a kill or a full disk leaves the previous file whole."""
+    import torch  # here, so that the data stages importing this module do not load torch
+
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def reason_of(exc: BaseException, limit: int = 160) -> str:
+    """A one-line account of why a file could not be read: the exception's type and first sentence."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text.split(". ")[0]
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -33,7 +33,8 @@ from reid.model.muva import build_muva
 from reid.training.config import Stage1Config, Stage2Config, TrainConfig
 from reid.training.losses import prototype_loss
 from reid.training.memory import momentum_update
-from reid.training.schedule import set_lr, stage1_lr, stage2_factor
+from reid.engine.loop import set_lr
+from reid.training.schedule import stage1_lr, stage2_factor
 from reid.training.stage2 import parameter_groups, prepare_model, step_losses
 from reid.utils.device import autocast, autocast_dtype, resolve_device
 

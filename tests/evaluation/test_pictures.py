@@ -32,7 +32,7 @@ from reid.evaluation.pictures import (
     top_matches,
     write_cmc,
 )
-from reid.grounding.contact_sheet import (
+from reid.utils.drawing import (
     COLOURS,
     LEGEND_H,
     NOTE_H,

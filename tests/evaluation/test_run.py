@@ -27,7 +27,7 @@ from reid.evaluation.pictures import (
     choose_queries,
 )
 from reid.evaluation.run import EvalConfig, bootstrap_seed, run_evaluate
-from reid.grounding.contact_sheet import LEGEND_H, NOTE_H, TITLE_H
+from reid.utils.drawing import LEGEND_H, NOTE_H, TITLE_H
 from reid.masks.grid import PatchGrid
 from reid.masks.voting import vote
 from reid.model.checkpoint import load_for_inference, save_checkpoint

@@ -1,5 +1,5 @@
 """The grounding contact sheet (Fig. 4) by pixel: crops at their own aspect ratio, failed
-answers named under their image, title and legend; the drawing kit's dashed boxes and sampling."""
+answers named under their image, title and legend."""
 
 from __future__ import annotations
 
@@ -8,23 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from reid.grounding.contact_sheet import (
-    COLOURS,
-    DASH,
-    FAILED_KEY,
-    LEGEND_H,
-    NOTE_H,
-    PAD,
-    SWATCH,
-    TILE_H,
-    TITLE_H,
-    Key,
-    Mark,
-    contact_sheet,
-    draw_marks,
-    legend_slots,
-    sample_ids,
-)
+from reid.grounding.contact_sheet import FAILED_KEY, contact_sheet
+from reid.utils.drawing import COLOURS, LEGEND_H, NOTE_H, PAD, SWATCH, TILE_H, TITLE_H, Key, legend_slots
 from reid.utils.images import read_image, write_image
 
 FLAT = {"a": (90, 90, 90), "b": (150, 150, 150), "c": (210, 170, 40)}  # no part colour among them
@@ -92,24 +77,3 @@ def test_title_and_legend_of_part_colours_and_the_failure_marking(tmp_path: Path
         assert tuple(legend[top, x]) == key.colour  # outlined like a box
         assert tuple(legend[top + SWATCH // 2, x + SWATCH // 2]) == (255, 255, 255)
     assert (legend[:, legend_slots(keys)[3]:] < 100).any()  # the failure marking, explained in words
-
-
-def test_replaced_boxes_are_dashed_kept_ones_solid() -> None:
-    white = np.full((100, 100, 3), 255, np.uint8)
-    solid = draw_marks(white, [Mark("head", [0.1, 0.1, 0.9, 0.9])])
-    dashed = draw_marks(white, [Mark("head", [0.1, 0.1, 0.9, 0.9], dashed=True)])
-    top = solid[10, 10:90]
-    assert (top == COLOURS["head"]).all()
-    assert tuple(dashed[10, 10 + DASH // 2]) == COLOURS["head"]  # in the first dash
-    assert tuple(dashed[10, 10 + DASH + DASH // 2]) == (255, 255, 255)  # in the first gap
-    assert tuple(dashed[10 + DASH // 2, 10]) == COLOURS["head"]  # the left edge is dashed too
-
-
-def test_sampling_prefers_flagged_ids_up_to_their_share() -> None:
-    flagged, others = [f"f{i}" for i in range(10)], [f"o{i}" for i in range(10)]
-    picked = sample_ids(flagged, others, 8, 0.75, seed=1)
-    assert len(picked) == 8 and sum(i.startswith("f") for i in picked) == 6 and picked == sorted(picked)
-    assert picked == sample_ids(flagged, others, 8, 0.75, seed=1)  # seeded
-    assert sum(i.startswith("f") for i in sample_ids(flagged[:2], others, 8, 0.75)) == 2  # others fill in
-    assert sum(i.startswith("f") for i in sample_ids(flagged, others[:1], 8, 0.5)) == 7  # and flagged ones
-    assert sample_ids(flagged[:1], others[:2], 8, 0.5) == ["f0", "o0", "o1"]

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 import torch.multiprocessing as mp
 
-from reid.grounding.contact_sheet import (
+from reid.utils.drawing import (
     COLOURS,
     LEGEND_H,
     NOTE_H,

@@ -6,13 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from reid.grounding.parts import EQUAL_THIRDS
 from reid.masks.boxes import collect_boxes, sanitise
-from reid.masks.calibration import (
-    EQUAL_THIRDS,
-    CalibrationConfig,
-    calibrate,
-    thresholds,
-)
+from reid.masks.calibration import CalibrationConfig, calibrate, thresholds
 
 PARTS = ("head", "upper", "legs")
 

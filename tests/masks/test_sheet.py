@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reid.grounding.contact_sheet import (
+from reid.utils.drawing import (
     COLOURS,
     DASH,
     LEGEND_H,

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import torch
 
-from reid.grounding.contact_sheet import LEGEND_H, NOTE_H, NOTE_LINES, TILE_H, TITLE_H
+from reid.utils.drawing import LEGEND_H, NOTE_H, NOTE_LINES, TILE_H, TITLE_H
 from reid.masks.calibration import CalibrationConfig
 from reid.masks.grid import PatchGrid
 from reid.masks.run import MaskConfig, run_calibrate

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reid.masks.calibration import EQUAL_THIRDS
+from reid.grounding.parts import EQUAL_THIRDS
 from reid.masks.grid import PatchGrid
 from reid.masks.voting import flip_boxes, flip_masks, stripe_boxes, vote
 

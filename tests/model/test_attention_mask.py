@@ -101,9 +101,10 @@ def test_stripes_cover_every_row_once_and_mirror_top_to_bottom(rows):
 
 
 def test_stripe_attention_equals_the_stripes_mode_masks_on_the_same_grid():
+    from reid.grounding.parts import EQUAL_THIRDS
     from reid.masks.grid import PatchGrid
     from reid.masks.run import PARTS
-    from reid.masks.voting import EQUAL_THIRDS, stripe_boxes, vote
+    from reid.masks.voting import stripe_boxes, vote
 
     for grid in (PatchGrid(256, 128, 16, 16), PatchGrid(64, 32, 16, 16), PatchGrid(384, 128, 16, 16)):
         g = vote(stripe_boxes(1, EQUAL_THIRDS, PARTS), grid, "centre")[0]  # what `masks.mode: stripes` writes as G

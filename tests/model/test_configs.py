@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from reid.model.configs import BACKBONE_CONFIGS, MuvaConfig
+from reid.model.clip_configs import BACKBONE_CONFIGS
+from reid.model.configs import MuvaConfig
 
 
 def test_round_trip_through_plain_data():

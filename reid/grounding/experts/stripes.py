@@ -8,8 +8,7 @@ from typing import Any
 
 from reid.grounding.answer_format import format_boxes
 from reid.grounding.experts.base import GroundItem
-from reid.grounding.parts import PARTS, PartResult
-from reid.masks.voting import EQUAL_THIRDS
+from reid.grounding.parts import EQUAL_THIRDS, PARTS, PartResult
 
 
 @dataclass(frozen=True)
