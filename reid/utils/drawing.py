@@ -110,14 +110,8 @@ def stack(rows: Sequence[np.ndarray], gap: int = PAD) -> np.ndarray:
 
 
 def side_by_side(tiles: Sequence[np.ndarray], gap: int = PAD) -> np.ndarray:
-    """Tiles left to right, `gap` white pixels apart, padded white at the bottom to the tallest."""
-    height = max(t.shape[0] for t in tiles)
-    out = []
-    for i, tile in enumerate(tiles):
-        if i and gap:
-            out.append(blank(gap, height))
-        out.append(np.vstack([tile, blank(tile.shape[1], height - tile.shape[0])]))
-    return np.hstack(out)
+    """Tiles left to right, `gap` white pixels apart, padded white at the bottom to the tallest: `stack` transposed."""
+    return np.ascontiguousarray(stack([tile.transpose(1, 0, 2) for tile in tiles], gap).transpose(1, 0, 2))
 
 
 def to_height(rgb: np.ndarray, height: int = TILE_H) -> np.ndarray:
