@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_wiring import ROOT, imported_modules, module_file
+from stages.wiring import ROOT, imported_modules, module_file
 
 LAYERS: tuple[tuple[str, ...], ...] = (  # lowest first; a package imports only from lower rows (and itself)
     ("errors",),
@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (  # lowest first; a package imports only 
     ("export", "feature_store", "search"),
     ("cli",),
 )
-SHARED = ("reid.config.autos", "reid.data.layouts", "reid.grounding.parts", "reid.model.clip_configs")
+SHARED = ("reid.config.autos", "reid.data.layouts", "reid.grounding.parts", "reid.model.clip_configs", "reid.wiring")
 RANK = {package: rank for rank, row in enumerate(LAYERS) for package in row}
 
 

@@ -34,6 +34,7 @@ from reid.grounding.parts import PARTS, STATUSES, PartResult
 from reid.grounding.store import SCHEMA, GroundingStore, image_state, sort_rows
 from reid.utils.images import ImageError, read_image
 from reid.utils.progress import progress
+from reid.wiring import StageIO, StageParams
 
 # ranks finish days apart on MSMT17 with CogVLM; the final barrier must outwait the slowest
 BARRIER_TIMEOUT = timedelta(days=7)
@@ -323,3 +324,10 @@ def run_grounding(
     finally:
         if created:
             dist.destroy_process_group()
+
+
+def ground(params: StageParams, io: StageIO) -> None:
+    """Stage `ground` (under torchrun, every rank runs it)."""
+    out = io.outputs
+    run_grounding(io.inputs["train"], out["store"], out["boxes"], out["sheet"], out["metrics"],
+                  grounding_config(params.grounding))

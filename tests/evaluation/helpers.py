@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from reid.model.configs import MuvaConfig
@@ -12,3 +14,8 @@ def demo_encoder(**fields) -> ReidEncoder:
     """The image side of a random demo model (3 layers, width 128), eval mode."""
     torch.manual_seed(0)
     return build_reid_encoder(MuvaConfig(**{"num_classes": 5, "backbone": "demo", **fields})).eval()
+
+
+def pictures(folder: Path) -> tuple[Path, Path, Path]:
+    """run_evaluate's CMC folder, CMC picture and sheets folder under `folder`, named as the stage names them."""
+    return folder / "cmc", folder / "cmc.png", folder / "sheets"
