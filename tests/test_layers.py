@@ -15,7 +15,7 @@ import pytest
 from stages.wiring import ROOT, imported_modules, module_file
 
 LAYERS: tuple[tuple[str, ...], ...] = (  # lowest first; a package imports only from lower rows (and itself)
-    ("errors",),
+    ("errors", "wiring"),  # wiring: the table of stages and their files, plain data
     ("utils",),
     ("engine",),  # the one training loop and its torchrun, state, log and finite-check helpers
     ("config",),
@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (  # lowest first; a package imports only 
     ("export", "feature_store", "search"),
     ("cli",),
 )
-SHARED = ("reid.config.autos", "reid.data.layouts", "reid.grounding.parts", "reid.model.clip_configs", "reid.wiring")
+SHARED = ("reid.config.autos", "reid.data.layouts", "reid.grounding.parts", "reid.model.clip_configs")
 RANK = {package: rank for rank, row in enumerate(LAYERS) for package in row}
 
 
