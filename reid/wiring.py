@@ -65,6 +65,15 @@ class Stage:
         return getattr(importlib.import_module(module), name)
 
 
+def _training_outputs(name: str) -> dict[str, Out]:
+    """A training stage's resume state and its DVCLive log (DVCLive names the files in its folder)."""
+    return {
+        "state": Out(f"checkpoints/{name}", cache=False, persist=True, help="Resumable training state."),
+        "metrics": Out(f"dvclive/{name}/metrics.json", kind="metrics", cache=False, help="DVCLive summary."),
+        "plots": Out(f"dvclive/{name}/plots/metrics", kind="plots", cache=False, plot={"x": "step"}, help="DVCLive curves."),
+    }
+
+
 STAGES: dict[str, Stage] = {
     "synth": Stage(
         entry="reid.synth.generate:synth",
@@ -137,10 +146,7 @@ STAGES: dict[str, Stage] = {
                 "prior": In("models/pretrain", via="model.pretrained")},
         outputs={
             "model": Out("models/stage1", help="Folder of model.pt and text_memory.pt."),
-            "state": Out("checkpoints/stage1", cache=False, persist=True, help="Resumable training state."),
-            "metrics": Out("dvclive/stage1/metrics.json", kind="metrics", cache=False, help="DVCLive summary."),
-            "plots": Out("dvclive/stage1/plots/metrics", kind="plots", cache=False, plot={"x": "step"},
-                         help="DVCLive curves."),
+            **_training_outputs("stage1"),
         },
         note="several GPUs: torchrun --nproc_per_node N -m stages.stage1",
     ),
@@ -153,10 +159,7 @@ STAGES: dict[str, Stage] = {
                 "stage1": In("models/stage1", help="Stage-1 output folder.")},
         outputs={
             "model": Out("models/muva.pt", help="The trained model (image side)."),
-            "state": Out("checkpoints/stage2", cache=False, persist=True, help="Resumable training state."),
-            "metrics": Out("dvclive/stage2/metrics.json", kind="metrics", cache=False, help="DVCLive summary."),
-            "plots": Out("dvclive/stage2/plots/metrics", kind="plots", cache=False, plot={"x": "step"},
-                         help="DVCLive curves."),
+            **_training_outputs("stage2"),
         },
         note="several GPUs: torchrun --nproc_per_node N -m stages.stage2",
     ),
