@@ -17,7 +17,6 @@ from reid.errors import building
 from reid.grounding.run import grounding_config, run_grounding
 from reid.masks.run import calibrate_settings, run_calibrate
 from reid.pretrain.run import pretrain_settings, run_pretrain_step
-from reid.synth.config import SynthConfig
 from reid.synth.generate import generate_benchmark
 from reid.training.config import training_configs
 from reid.training.stage1 import train_stage1
@@ -45,10 +44,8 @@ def synth(
 ) -> None:
     """Generate the embedded synthetic benchmark."""
     section = load_params(params, set_).synth
-    with building("synth"):
-        config = SynthConfig(**section.plain(out=True))
     out = out or Path(section.out)
-    counts = generate_benchmark(out, config)
+    counts = generate_benchmark(out, section)
     typer.echo(f"wrote synthetic {', '.join(counts)} to {out}")
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-PARTS: tuple[str, ...] = ("head", "upper", "legs")
+Part = Literal["head", "upper", "legs"]  # in this order: the rows of G and the local tokens
+PARTS: tuple[str, ...] = get_args(Part)
 PART_PHRASES: dict[str, str] = {
     "head": "the head of the person",
     "upper": "the upper body of the person",
