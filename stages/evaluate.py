@@ -2,20 +2,19 @@
 
 from pathlib import Path
 
-from reid.evaluation.run import eval_config, run_evaluate
+from reid.evaluation.run import run_evaluate
 from stages.common import StageParams, run_stage
 from stages.wiring import Stage
 
 
 def body(params: StageParams, io: Stage) -> None:
-    config = eval_config(params.evaluation)
     run_evaluate(
         checkpoint=io.inputs["model"],
         manifests_dir=io.inputs["manifests"],
         protocol_json=io.inputs["protocol"],
         metrics_path=io.outputs["metrics"],
         plots_dir=Path(io.outputs["cmc_plot"]).parent,
-        config=config,
+        config=params.evaluation,
     )
 
 

@@ -13,7 +13,7 @@ from reid.config.checks import check_device
 from reid.data.manifest import read_manifest
 from reid.errors import InputError
 from reid.evaluation.record import metrics_record
-from reid.evaluation.run import EvalConfig, eval_config, evaluate_target, run_evaluate
+from reid.evaluation.run import evaluate_target, run_evaluate
 from reid.feature_store import embed_files, image_files, model_digest, read_features
 from reid.inference import Encoder, load_model
 from reid.search import rank_gallery, search_sheet
@@ -86,8 +86,8 @@ def evaluate(
     protocol: Annotated[Path, typer.Option(help="Without --dataset: protocol.json.")] = Path("data/protocol/protocol.json"),
     metrics: Annotated[Path, typer.Option(help="Without --dataset: metrics JSON.")] = Path("metrics/evaluation.json"),
     plots: Annotated[Path, typer.Option(help="Without --dataset: CMC and sheets folder.")] = Path("plots/evaluation"),
-    params: Annotated[Path, typer.Option(help="Without --dataset: params file (section `evaluation`).")] = Path("params.yaml"),
-    set_: Annotated[list[str] | None, typer.Option("--set", "-S", help="Without --dataset: override KEY=VALUE.")] = None,
+    params: Annotated[Path, typer.Option(help="Params file (section `evaluation`; with --dataset its max_rank and sheet_queries).")] = Path("params.yaml"),
+    set_: Annotated[list[str] | None, typer.Option("--set", "-S", help="Override KEY=VALUE of the params file.")] = None,
     batch_size: BatchSize = 128,
     workers: Workers = 2,
     device: Device = None,
@@ -96,13 +96,14 @@ def evaluate(
 
     --batch-size, --workers and --device apply with --dataset; without it, params `evaluation` sets them.
     """
+    section = load_params(params, set_).evaluation
     if not dataset:
-        run_evaluate(model, manifests, protocol, metrics, plots, eval_config(load_params(params, set_).evaluation))
+        run_evaluate(model, manifests, protocol, metrics, plots, section)
         return
     encoder = _load(model, device)
     frames = {key: read_manifest(manifests, key) for key in dataset}  # every key checked before any work
-    config = EvalConfig(batch_size=batch_size, workers=workers, sheet_queries=8 if sheets else 0, mask_images=0,
-                        bootstrap_draws=0)
+    config = section.model_copy(update={"batch_size": batch_size, "workers": workers, "mask_images": 0,
+                                        "sheet_queries": section.sheet_queries if sheets else 0, "bootstrap_draws": 0})
     if sheets:
         sheets.mkdir(parents=True, exist_ok=True)
     results = {key: evaluate_target(encoder.module, frame, key, config, encoder.device, sheets, model.name)
