@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from reid.masks.run import calibrate_settings, run_calibrate
+from reid.masks.run import run_calibrate
 from stages.common import StageParams, run_stage
 from stages.wiring import Stage
 
@@ -14,7 +14,9 @@ def body(params: StageParams, io: Stage) -> None:
         out_dir=io.outputs["masks"],
         plots_dir=Path(io.outputs["plot"]).parent,
         metrics_path=io.outputs["metrics"],
-        **calibrate_settings(params),
+        calibration=params.calibration,
+        masks=params.masks,
+        grid=params.model.grid,
     )
 
 

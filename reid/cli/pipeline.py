@@ -15,7 +15,7 @@ from reid.config.checks import check_identities
 from reid.data.run import run_ingest, run_protocol
 from reid.errors import building
 from reid.grounding.run import grounding_config, run_grounding
-from reid.masks.run import calibrate_settings, run_calibrate
+from reid.masks.run import run_calibrate
 from reid.pretrain.run import pretrain_settings, run_pretrain_step
 from reid.synth.generate import generate_benchmark
 from reid.training.config import training_configs
@@ -103,8 +103,9 @@ def calibrate(
     set_: Sets = None,
 ) -> None:
     """Calibrate the boxes and vote them into pseudo-label masks (sections `calibration`, `masks`, `model`)."""
+    config = load_params(params, set_)
     run_calibrate(boxes_path=boxes, train_path=train, out_dir=out, plots_dir=plots, metrics_path=metrics,
-                  **calibrate_settings(load_params(params, set_)))
+                  calibration=config.calibration, masks=config.masks, grid=config.model.grid)
 
 
 @command

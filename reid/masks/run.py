@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 
-from reid.config.choices import backbone_geometry
-from reid.config.schema import PipelineConfig
-from reid.errors import building
 from reid.grounding.parts import EQUAL_THIRDS, PARTS
 from reid.masks.boxes import collect_boxes
-from reid.masks.calibration import CalibrationConfig, calibrate
+from reid.masks.calibration import calibrate
+from reid.masks.config import Calibration, Masks
 from reid.masks.grid import PatchGrid
 from reid.masks.report import (
     height_histograms,
@@ -28,49 +25,20 @@ from reid.masks.sheet import calibration_sheet
 from reid.masks.store import write_masks
 from reid.masks.voting import equal_thirds_masks, stripe_boxes, vote
 
-MODES = ("calibrated", "stripes")
-
-
-@dataclass(frozen=True)
-class MaskConfig:
-    mode: str = "calibrated"  # stripes: equal-thirds masks for every image (paper Table 8)
-    rule: str = "centre"  # centre | coverage
-    coverage: float = 0.5  # coverage rule: fraction of the patch the box must cover
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"masks.mode must be one of {MODES}, got '{self.mode}'")
-
-
-def calibrate_settings(params: PipelineConfig) -> dict[str, Any]:
-    """`run_calibrate`'s settings from the validated tree: `calibration`, `masks` and the model's patch grid."""
-    calibration = params.calibration.plain(sheet_images=True)  # the sheet's size is the picture's, not the algorithm's
-    calibration["quantiles"] = tuple(calibration["quantiles"])
-    with building("calibration"):
-        calibration = CalibrationConfig(**calibration)
-    with building("masks"):
-        masks = MaskConfig(**params.masks.plain())
-    height, width = params.model.image_size
-    patch, _ = backbone_geometry(params.model.backbone, params.model.clip)
-    return {"calibration": calibration, "masks": masks, "grid": PatchGrid(height, width, patch, patch),
-            "sheet_images": params.calibration.sheet_images}
-
-
 def run_calibrate(
     boxes_path: Path,
     train_path: Path,
     out_dir: Path,
     plots_dir: Path,
     metrics_path: Path,
-    calibration: CalibrationConfig,
-    masks: MaskConfig,
+    calibration: Calibration,
+    masks: Masks,
     grid: PatchGrid,
-    sheet_images: int = 12,
 ) -> dict:
     """Calibrate the boxes of the protocol's training images and vote them onto `grid`.
 
     plots_dir receives the Fig. 5 histograms (`box_heights.png`, `.csv`) and `contact_sheet.png`:
-    `sheet_images` images with their raw and calibrated boxes side by side.
+    `calibration.sheet_images` images with their raw and calibrated boxes side by side.
     """
     train = pl.read_parquet(train_path)
     store = pl.read_parquet(boxes_path)
@@ -93,8 +61,8 @@ def run_calibrate(
     Path(plots_dir).mkdir(parents=True, exist_ok=True)
     hist.write_csv(Path(plots_dir) / "box_heights.csv")
     plot_height_histograms(hist, PARTS, calibrated, Path(plots_dir) / "box_heights.png")
-    calibration_sheet(train["path"].to_list(), raw, calibrated, Path(plots_dir) / "contact_sheet.png", sheet_images,
-                      _setting(calibration, masks))
+    calibration_sheet(train["path"].to_list(), raw, calibrated, Path(plots_dir) / "contact_sheet.png",
+                      calibration.sheet_images, _setting(calibration, masks))
 
     counts = replacement_counts(calibrated, PARTS)
     truth = truth_boxes(train, PARTS)
@@ -103,8 +71,8 @@ def run_calibrate(
     report = {
         "synthetic": bool(train["synthetic"].any()),
         "images": len(image_ids),
-        "calibration": asdict(calibration),
-        "masks": asdict(masks),
+        "calibration": calibration.model_dump(exclude={"sheet_images"}),  # the algorithm's keys, not the picture's
+        "masks": masks.model_dump(),
         "grid": asdict(grid),
         "sanitised": dict(raw.sanitised),
         "counts": counts,
@@ -124,7 +92,7 @@ def run_calibrate(
     return report
 
 
-def _setting(calibration: CalibrationConfig, masks: MaskConfig) -> str:
+def _setting(calibration: Calibration, masks: Masks) -> str:
     """How the sheet's boxes were calibrated, and whether the masks follow them."""
     setting = f"{calibration.rule} rule, {calibration.choose} box" if calibration.enabled else "disabled"
     return setting + ("; masks.mode stripes: the masks ignore these boxes" if masks.mode == "stripes" else "")

@@ -12,6 +12,7 @@ from pydantic import Field, StrictBool, model_validator
 
 from reid.config.section import Invalid, Pair, PosInt, Section
 from reid.grounding.parts import PARTS, Part
+from reid.masks.grid import PatchGrid
 from reid.model.clip_configs import BACKBONE_CONFIGS
 
 PartAttention = Literal["am_msa", "stripes"]
@@ -55,6 +56,12 @@ class Model(Section):
     @property
     def patch(self) -> int:
         return int(self.clip_config["vision_cfg"]["patch_size"])
+
+    @property
+    def grid(self) -> PatchGrid:
+        """Where the patches fall on the model's input: the grid its part masks live on."""
+        height, width = self.image_size
+        return PatchGrid(height, width, self.patch, self.patch)
 
     @model_validator(mode="after")
     def _geometry(self) -> Model:
