@@ -14,7 +14,7 @@ from reid.cli.common import command, load_params
 from reid.config.checks import check_identities
 from reid.data.run import run_ingest, run_protocol
 from reid.errors import building
-from reid.grounding.run import grounding_config, run_grounding
+from reid.grounding.run import run_grounding
 from reid.masks.run import run_calibrate
 from reid.pretrain.run import pretrain_settings, run_pretrain_step
 from reid.synth.generate import generate_benchmark
@@ -89,7 +89,7 @@ def ground(
     set_: Sets = None,
 ) -> None:
     """Ground head / upper body / legs boxes on every training image (section `grounding`)."""
-    run_grounding(train, store, boxes, sheet, metrics, grounding_config(load_params(params, set_).grounding))
+    run_grounding(train, store, boxes, sheet, metrics, load_params(params, set_).grounding)
 
 
 @command
