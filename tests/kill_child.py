@@ -65,7 +65,7 @@ def main(stage: str, root: Path, run: str, slow_after_epoch: int) -> None:
         from reid.pretrain.train import run_pretrain
         from tests.test_pretrain import TINY_CLIP, TINY_RUN
 
-        run_pretrain(pl.read_parquet(root / "pairs.parquet"), TINY_CLIP, replace(TINY_RUN, epochs=3), out / "clip.pt",
+        run_pretrain(pl.read_parquet(root / "pairs.parquet"), TINY_CLIP, TINY_RUN.model_copy(update={"epochs": 3}), out / "clip.pt",
                      state_dir, live_dir)
         return
     from reid.training.data import load_training_data

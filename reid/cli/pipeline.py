@@ -16,7 +16,7 @@ from reid.data.run import run_ingest, run_protocol
 from reid.errors import building
 from reid.grounding.run import run_grounding
 from reid.masks.run import run_calibrate
-from reid.pretrain.run import pretrain_settings, run_pretrain_step
+from reid.pretrain.run import run_pretrain_step
 from reid.synth.generate import generate_benchmark
 from reid.training.config import training_configs
 from reid.training.stage1 import train_stage1
@@ -119,8 +119,9 @@ def pretrain(
     set_: Sets = None,
 ) -> None:
     """Pre-train the demo's CLIP prior when `model.pretrained` names it (sections `pretrain`, `model`)."""
-    run_pretrain_step(checkpoint=model_dir / "clip.pt", data_dir=data, state_dir=state, live_dir=live,
-                      metrics_path=metrics, **pretrain_settings(load_params(params, set_)))
+    config = load_params(params, set_)
+    run_pretrain_step(config=config.pretrain, model=config.model, checkpoint=model_dir / "clip.pt", data_dir=data,
+                      state_dir=state, live_dir=live, metrics_path=metrics)
 
 
 @command

@@ -6,6 +6,7 @@ stays import-light, reading the backbones as plain data.
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, model_validator
@@ -50,8 +51,8 @@ class Model(Section):
 
     @property
     def clip_config(self) -> dict[str, Any]:
-        """The open_clip model config: `clip` if given, else the named backbone's."""
-        return self.clip or BACKBONE_CONFIGS[self.backbone]
+        """The open_clip model config (a copy): `clip` if given, else the named backbone's."""
+        return copy.deepcopy(self.clip or BACKBONE_CONFIGS[self.backbone])
 
     @property
     def patch(self) -> int:
