@@ -5,16 +5,14 @@ Several GPUs: `torchrun --nproc_per_node N -m stages.stage2`.
 
 from pathlib import Path
 
-from reid.training.config import training_configs
 from reid.training.stage2 import train_stage2
 from stages.common import StageParams, run_stage
 from stages.wiring import Stage
 
 
 def body(params: StageParams, io: Stage) -> None:
-    train, stage2 = training_configs(params, "stage2")
     out = io.outputs
-    train_stage2(train, stage2, io.inputs["train"], io.inputs["masks"], io.inputs["stage1"],
+    train_stage2(params.train, params.stage2, io.inputs["train"], io.inputs["masks"], io.inputs["stage1"],
                  out_checkpoint=out["model"], state_dir=out["state"], live_dir=Path(out["metrics"]).parent)
 
 

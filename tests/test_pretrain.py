@@ -8,7 +8,6 @@ import polars as pl
 import pytest
 import torch
 
-from reid.model.configs import MuvaConfig
 from reid.model.muva import build_muva
 from reid.pretrain.data import tokenize
 from reid.pretrain.run import SKIPPED, run_pretrain_step
@@ -16,7 +15,7 @@ from reid.pretrain.train import lr_at, run_pretrain
 from reid.pretrain.zero_shot import text_to_image_retrieval
 from reid.synth.captioned import generate_captioned
 from tests.kill_child import kill_then_resume
-from tests.kit.params import section
+from tests.kit.params import muva, section
 
 TINY_CLIP = {  # square pre-training input (64 → a 4x4 grid), as the demo CLIP is pre-trained on 128x128
     "embed_dim": 32,
@@ -60,7 +59,7 @@ def test_the_checkpoint_is_an_open_clip_file_that_model_pretrained_loads_with_id
     clip.eval()
     images = torch.randn(3, 3, 64, 64)
     # global-only MUVA at the pre-training input size: its feature is exactly CLIP's image embedding
-    config = MuvaConfig(num_classes=4, backbone="demo", clip=TINY_CLIP, image_size=(64, 64), parts=())
+    config = muva(4, clip=TINY_CLIP, image_size=[64, 64], parts=[])
     model = build_muva(config, pretrained=str(root / "clip.pt")).eval()
     with torch.no_grad():
         assert torch.allclose(model.image.features(images).features, clip.encode_image(images), atol=1e-5)

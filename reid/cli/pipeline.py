@@ -13,12 +13,10 @@ import typer
 from reid.cli.common import command, load_params
 from reid.config.checks import check_identities
 from reid.data.run import run_ingest, run_protocol
-from reid.errors import building
 from reid.grounding.run import run_grounding
 from reid.masks.run import run_calibrate
 from reid.pretrain.run import run_pretrain_step
 from reid.synth.generate import generate_benchmark
-from reid.training.config import training_configs
 from reid.training.stage1 import train_stage1
 from reid.training.stage2 import train_stage2
 
@@ -136,8 +134,7 @@ def stage1(
 ) -> None:
     """Stage 1: learn the prompts and the text memory (sections `model`, `train`, `stage1`)."""
     config = load_params(params, set_)
-    train, stage = training_configs(config, "stage1")
-    train_stage1(config.model.plain(), config.model.pretrained, train, stage, protocol_dir, masks,
+    train_stage1(config.model, config.train, config.stage1, protocol_dir, masks,
                  out_dir=out, state_dir=state, live_dir=live)
 
 
@@ -153,5 +150,5 @@ def stage2(
     set_: Sets = None,
 ) -> None:
     """Stage 2: train the image encoder (sections `train`, `stage2`)."""
-    train, stage = training_configs(load_params(params, set_), "stage2")
-    train_stage2(train, stage, train_path, masks, stage1_dir, out_checkpoint=out, state_dir=state, live_dir=live)
+    config = load_params(params, set_)
+    train_stage2(config.train, config.stage2, train_path, masks, stage1_dir, out_checkpoint=out, state_dir=state, live_dir=live)

@@ -11,10 +11,9 @@ import torch
 
 from reid.data.run import run_ingest, run_protocol
 from reid.model.checkpoint import save_checkpoint
-from reid.model.configs import MuvaConfig
 from reid.model.muva import build_muva
 from reid.synth.generate import generate_benchmark
-from tests.kit.params import section
+from tests.kit.params import muva, section
 
 TINY = section("synth", seed=3, train_ids=4, test_ids=4, images_per_id=2, queries_per_id=[1, 1], gallery_per_id=[2, 3],
                distractors=2, junk=1)
@@ -36,6 +35,6 @@ def bench(tmp_path_factory) -> Bench:
     run_ingest(root / "demo", root / "manifests", root / "manifests" / "summary.json", workers=1)
     run_protocol(root / "manifests", "MA", ["C3", "MA"], root / "protocol")
     torch.manual_seed(0)
-    model = build_muva(MuvaConfig(num_classes=5, backbone="demo"))
+    model = build_muva(muva(5, backbone="demo", image_size=[256, 128]))
     save_checkpoint(model.image, root / "muva.pt")
     return Bench(root, root / "manifests", root / "protocol" / "protocol.json", root / "muva.pt")

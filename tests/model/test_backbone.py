@@ -6,7 +6,7 @@ from reid.model.backbone import (
     fit_positional_embedding,
     interpolate_pos_embed,
 )
-from reid.model.configs import MuvaConfig
+from tests.kit.params import muva
 
 
 def test_interpolation_is_the_identity_on_an_unchanged_grid():
@@ -43,7 +43,7 @@ def test_a_non_square_source_grid_needs_its_shape():
 
 
 def test_the_demo_clip_is_fitted_from_its_128x64_pretraining_grid():
-    config = MuvaConfig(num_classes=2, backbone="demo")
+    config = muva(2, backbone="demo", image_size=[256, 128])
     visual = create_vision_tower(config)
     assert tuple(visual.grid_size) == (8, 4)
     fit_positional_embedding(visual, config)
@@ -51,7 +51,7 @@ def test_the_demo_clip_is_fitted_from_its_128x64_pretraining_grid():
 
 
 def test_vit_b16_is_fitted_to_256x128():
-    config = MuvaConfig(num_classes=2)
+    config = muva(2, backbone="ViT-B-16", image_size=[256, 128])
     visual = create_vision_tower(config)
     original = visual.positional_embedding.detach().clone()
     assert original.shape == (197, 768)
