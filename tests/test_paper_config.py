@@ -26,9 +26,9 @@ def test_the_paper_config_has_exactly_the_keys_of_params_yaml():
 
 def test_the_paper_config_holds_the_papers_training_recipe():
     paper = load_config(REPO / "configs/paper.yaml")
-    assert paper.stage1.plain() == {  # SPEC §5
+    assert paper.stage1.model_dump() == {  # SPEC §5
         "epochs": 120, "lr": 3.5e-4, "min_lr": 1e-6, "warmup_epochs": 5, "warmup_lr": 1e-5, "weight_decay": 1e-4}
-    assert paper.stage2.plain() == {
+    assert paper.stage2.model_dump() == {
         "epochs": 60, "lr": 5e-6, "rmp_lr_factor": 10, "weight_decay": 1e-4, "warmup_iters": 10, "warmup_factor": 0.1,
         "milestones": [30, 50], "gamma": 0.1, "label_smoothing": 0.1, "imp_temperature": 0.01, "memory_momentum": 0.2,
         "i2t_similarity": "dot", "i2t_temperature": 1.0, "loss_weights": {"id": 1.0, "imp": 1.0, "i2tce": 1.0, "mask": 1.0}}

@@ -31,10 +31,7 @@ class Invalid(ValueError):
 
 
 class Section(BaseModel):
-    """A params.yaml section: closed (an unknown key is a typo), immutable once loaded."""
+    """A params.yaml section: closed (an unknown key is a typo), immutable once loaded; no defaults,
+    so that every key is required (configs/paper.yaml and params.yaml hold the same keys)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def plain(self, **exclude: Any) -> dict[str, Any]:
-        """The section as plain data (unset optional keys left out)."""
-        return self.model_dump(exclude_none=True, exclude=set(exclude) or None)

@@ -205,5 +205,5 @@ def test_a_bad_rerank_parameter_is_named(tmp_path, key, value, words) -> None:
 
 def test_both_configurations_leave_re_ranking_off_with_the_papers_parameters() -> None:
     for name in ("params.yaml", "configs/paper.yaml"):
-        assert load_config(REPO / name).evaluation.rerank.plain() == {"enabled": False, "k1": 20, "k2": 6,
+        assert load_config(REPO / name).evaluation.rerank.model_dump() == {"enabled": False, "k1": 20, "k2": 6,
                                                                       "lambda_value": 0.3}

@@ -60,5 +60,5 @@ def test_the_stage_builds_the_rerank_section(monkeypatch) -> None:
     evaluation = load_config(REPO / "params.yaml").evaluation
     section = evaluation.model_copy(update={"rerank": evaluation.rerank.model_copy(update={"enabled": True, "k2": 2})})
     evaluate_stage.body(SimpleNamespace(evaluation=section), STAGES["evaluate"])
-    assert seen["config"].rerank.plain() == {"enabled": True, "k1": 20, "k2": 2, "lambda_value": 0.3}
+    assert seen["config"].rerank.model_dump() == {"enabled": True, "k1": 20, "k2": 2, "lambda_value": 0.3}
     assert seen["config"].bootstrap_draws == section.bootstrap_draws
