@@ -8,6 +8,9 @@ from pydantic import Field, model_validator
 
 from reid.config.section import Invalid, NonNegInt, Pair, PosInt, Section
 
+Height = Annotated[int, Field(ge=64)]  # the smallest crop the person renderer draws
+Width = Annotated[int, Field(ge=32)]
+
 
 class Synth(Section):
     """What to generate: test identities get 1–2 queries from one camera and 4–6 gallery images
@@ -24,8 +27,8 @@ class Synth(Section):
     gallery_per_id: Pair
     distractors: NonNegInt
     junk: NonNegInt
-    height: Annotated[int, Field(ge=64)]
-    width: Annotated[int, Field(ge=32)]
+    height: Height
+    width: Width
 
     @model_validator(mode="after")
     def _ranges(self) -> Synth:
@@ -53,8 +56,8 @@ class Captioned(Section):
     identities: PosInt
     images_per_id: PosInt
     test_identities: PosInt
-    height: Annotated[int, Field(ge=64)]
-    width: Annotated[int, Field(ge=32)]
+    height: Height
+    width: Width
 
     @model_validator(mode="after")
     def _held_out(self) -> Captioned:
