@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 from pydantic import StrictBool, model_validator
 
@@ -10,7 +10,6 @@ from reid.config.section import Device, Fraction, Invalid, NonNegFloat, NonNegIn
 from reid.grounding.parts import PARTS, Part
 
 ExpertName = Literal["cogvlm", "pose", "stripes", "oracle"]
-EXPERTS: tuple[str, ...] = get_args(ExpertName)
 
 
 class CogVLM(Section):
@@ -65,8 +64,9 @@ class Oracle(Section):
 
 
 class Grounding(Section):
-    """`batch_size` images per expert call; an image answered `error` is grounded again until it has had
-    `max_attempts`; the run fails when more than `max_error_fraction` of the images end in `error`."""
+    """`batch_size` images per expert call (CogVLM: 3 sequences per image); an image answered `error` is
+    grounded again until it has had `max_attempts`; the run fails when more than `max_error_fraction` of
+    the images end in `error`."""
 
     expert: ExpertName
     batch_size: PosInt
