@@ -17,10 +17,10 @@ import reid
 from reid.errors import InputError
 from reid.evaluation.extract import extract
 from reid.model.checkpoint import load_for_inference, save_checkpoint
-from tests.kit.params import muva
 from reid.model.muva import build_reid_encoder
 from reid.utils.images import read_image
 from tests.evaluation.conftest import bench  # noqa: F401  (the fixture)
+from tests.kit.params import muva
 
 
 def some_paths(bench, n: int = 6) -> list[str]:  # noqa: F811

@@ -31,7 +31,6 @@ import cv2
 import numpy as np
 import polars as pl
 
-from reid.synth.config import Captioned
 from reid.synth.captions import (
     COLOURS,
     FIELDS,
@@ -41,6 +40,7 @@ from reid.synth.captions import (
     describe,
     hair_colour_name,
 )
+from reid.synth.config import Captioned
 from reid.synth.generate import render_parallel
 from reid.synth.identities import BAGS, LEGWEAR, PATTERNS, RGB, Identity, Wardrobe
 from reid.synth.person import draw_occluder, draw_person, sample_pose

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from tests.kit.params import muva
 from reid.model.muva import ReidEncoder, build_reid_encoder
+from tests.kit.params import muva
 
 
 def demo_encoder(**fields) -> ReidEncoder:

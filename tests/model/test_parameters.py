@@ -2,9 +2,9 @@
 
 import pytest
 
-from tests.kit.params import muva
 from reid.model.muva import build_muva
 from reid.model.parameters import count_parameters
+from tests.kit.params import muva
 
 RMP_LAYER = 2_479_616
 

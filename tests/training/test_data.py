@@ -8,9 +8,9 @@ from reid.engine.distributed import Dist
 from reid.errors import ArtifactError
 from reid.masks.grid import PatchGrid
 from reid.masks.store import write_masks
+from reid.model.configs import MuvaConfig
 from reid.model.muva import build_muva
 from reid.training.data import load_training_data
-from reid.model.configs import MuvaConfig
 from reid.training.stage2 import prepare_model
 from reid.utils.images import write_image
 from tests.kit.params import section
