@@ -30,8 +30,8 @@ def _open_clip_configs() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model_configs"
 
 
-BACKBONE_FILES: dict[str, Path] = {
+BACKBONE_FILES: dict[str, Path] = {  # every JSON file of ours is a backbone, named by its stem
     "ViT-B-16": _open_clip_configs() / "ViT-B-16-quickgelu.json",
-    "demo": OUR_CONFIGS / "demo.json",
+    **{path.stem: path for path in sorted(OUR_CONFIGS.glob("*.json"))},
 }
 BACKBONE_CONFIGS: dict[str, dict[str, Any]] = {name: json.loads(path.read_text()) for name, path in BACKBONE_FILES.items()}
