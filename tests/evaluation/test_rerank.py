@@ -24,7 +24,7 @@ from reid.evaluation.metrics import (
 )
 from reid.evaluation.rerank import KReciprocal, RerankConfig
 from tests.evaluation.rerank_reference import rerank_reference
-from tests.test_metrics import dyadic_features, on_circle
+from tests.evaluation.test_metrics import dyadic_features, on_circle
 
 REPO = Path(__file__).resolve().parents[2]
 

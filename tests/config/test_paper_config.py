@@ -7,7 +7,7 @@ import yaml
 from reid.training.config import Stage1Config, Stage2Config, TrainConfig
 from reid.training.model_config import muva_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def keys(tree, prefix=""):

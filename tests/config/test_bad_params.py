@@ -26,7 +26,7 @@ from tests import fixtures_datasets as fx
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*counts differ from the official ones")  # tiny fixture datasets
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
 
 
