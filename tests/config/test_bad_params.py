@@ -22,7 +22,7 @@ import yaml
 from reid.config.load import load_config
 from reid.data.run import run_ingest
 from stages.common import run_stage
-from tests import fixtures_datasets as fx
+from tests.kit import datasets as fx
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*counts differ from the official ones")  # tiny fixture datasets
 

@@ -16,7 +16,7 @@ from reid.pretrain.run import SKIPPED, run_pretrain_step
 from reid.pretrain.train import lr_at, run_pretrain
 from reid.pretrain.zero_shot import text_to_image_retrieval
 from reid.synth.captioned import CaptionedConfig, generate_captioned
-from tests.kill_child import kill_then_resume
+from tests.kit.kill_child import kill_then_resume
 
 TINY_CLIP = {  # square pre-training input (64 → a 4x4 grid), as the demo CLIP is pre-trained on 128x128
     "embed_dim": 32,

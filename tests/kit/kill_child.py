@@ -21,13 +21,13 @@ import torch
 import reid.engine.loop as loop_module
 from reid.engine.state import STATE_FILE
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def spawn(stage: str, root: Path, run: str, slow_after_epoch: int = 0) -> subprocess.Popen:
     """This module as a child process."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "tests.kill_child", stage, str(root), run, str(slow_after_epoch)],
+    return subprocess.Popen([sys.executable, "-m", "tests.kit.kill_child", stage, str(root), run, str(slow_after_epoch)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
