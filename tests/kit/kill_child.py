@@ -63,9 +63,10 @@ def main(stage: str, root: Path, run: str, slow_after_epoch: int) -> None:
         loop_module.check_finite = slow_check
     if stage == "pretrain":
         from reid.pretrain.train import run_pretrain
-        from tests.pretrain.test_pretrain import TINY_CLIP, TINY_RUN
+        from tests.kit.clip import PRETRAIN_CLIP
+        from tests.pretrain.test_pretrain import TINY_RUN
 
-        run_pretrain(pl.read_parquet(root / "pairs.parquet"), TINY_CLIP, replace(TINY_RUN, epochs=3), out / "clip.pt",
+        run_pretrain(pl.read_parquet(root / "pairs.parquet"), PRETRAIN_CLIP, replace(TINY_RUN, epochs=3), out / "clip.pt",
                      state_dir, live_dir)
         return
     from reid.training.data import load_training_data

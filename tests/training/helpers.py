@@ -10,14 +10,7 @@ import polars as pl
 from reid.masks.store import write_masks
 from reid.model.configs import MuvaConfig
 from reid.utils.images import write_image
-
-TINY_CLIP = {
-    "embed_dim": 16,
-    "quick_gelu": True,
-    "vision_cfg": {"image_size": [64, 32], "layers": 2, "width": 32, "head_width": 16, "patch_size": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
-IMAGE_SIZE = (64, 32)  # 4 x 2 patches
+from tests.kit.clip import IMAGE_SIZE, TINY_CLIP
 
 
 def tiny_config(num_classes: int, **fields) -> MuvaConfig:
