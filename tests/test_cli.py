@@ -24,7 +24,6 @@ from reid.model.checkpoint import save_checkpoint
 from reid.model.muva import build_reid_encoder
 from reid.utils.images import read_image
 from tests.kit import datasets as fx
-from tests.evaluation.conftest import bench  # noqa: F401  (the fixture)
 from tests.test_pipeline import tiny_params
 from tests.training.helpers import tiny_config
 
