@@ -1,22 +1,6 @@
 """DVC stage `calibrate`: grounding boxes + training manifest → data/masks/ (masks, boxes, report)."""
 
-from pathlib import Path
-
-from reid.masks.run import calibrate_settings, run_calibrate
-from stages.common import StageParams, run_stage
-from stages.wiring import Stage
-
-
-def body(params: StageParams, io: Stage) -> None:
-    run_calibrate(
-        boxes_path=io.inputs["boxes"],
-        train_path=io.inputs["train"],
-        out_dir=io.outputs["masks"],
-        plots_dir=Path(io.outputs["plot"]).parent,
-        metrics_path=io.outputs["metrics"],
-        **calibrate_settings(params),
-    )
-
+from stages.common import main
 
 if __name__ == "__main__":
-    run_stage("calibrate", body)
+    main("calibrate")

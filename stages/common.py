@@ -1,7 +1,8 @@
 """What every stage entry point shares: `--params FILE`, the validated tree, and one-line errors.
 
-A stage's body gets the parameter sections its wiring declares (reading another one is a
-bug: DVC would not re-run the stage when it changes) and the paths of its inputs and outputs.
+A stage runs the library function its row of `reid.wiring.STAGES` names, with the parameter
+sections that row declares (reading another one is a bug: DVC would not re-run the stage
+when it changes) and the paths of its inputs and outputs, as `reid <stage>` does.
 A `ReidError` (bad parameter, bad input, missing artifact) ends the stage with its message on
 one line and exit status 2; a full disk with the path and status 1; anything else is a bug
 and keeps its traceback.
@@ -10,43 +11,27 @@ and keeps its traceback.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from reid.config.load import load_config
-from reid.config.schema import PipelineConfig
 from reid.errors import user_failure
-from stages.wiring import STAGES, Stage
+from reid.wiring import STAGES, StageParams, stage_io
 
 PARAMS_FILE = Path("params.yaml")
 
 
-class StageParams:
-    """The sections of the validated tree that one stage declares; any other section is refused."""
-
-    def __init__(self, name: str, config: PipelineConfig, stage: Stage):
-        self._name, self._config, self._stage = name, config, stage
-
-    def __getattr__(self, section: str) -> Any:
-        if section not in self._stage.sections:
-            raise AttributeError(f"stage {self._name} reads params section '{section}', which stages/wiring.py "
-                                 f"does not declare for it (declared: {', '.join(self._stage.params)})")
-        return getattr(self._config, section)
-
-
-def run_stage(name: str, body: Callable[[StageParams, Stage], None]) -> None:
-    """The entry point of stage `name`: parse `--params`, validate the whole tree, run `body`."""
-    stage = STAGES[name]
+def main(name: str) -> None:
+    """The entry point of stage `name`: parse `--params`, validate the whole tree, run the stage."""
 
     def command(
         params: Annotated[Path, typer.Option(help="The params file (default: params.yaml, as dvc repro uses).")] = PARAMS_FILE,
     ) -> None:
         try:
             config = load_config(params)
-            body(StageParams(name, config, stage), stage)
+            STAGES[name].function()(StageParams(name, config), stage_io(name, config))
         except Exception as exc:
             failure = user_failure(exc)
             if failure is None:

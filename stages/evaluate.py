@@ -1,23 +1,6 @@
 """DVC stage `evaluate`: models/muva.pt + target manifests → metrics/evaluation.json, plots/evaluation/."""
 
-from pathlib import Path
-
-from reid.evaluation.run import eval_config, run_evaluate
-from stages.common import StageParams, run_stage
-from stages.wiring import Stage
-
-
-def body(params: StageParams, io: Stage) -> None:
-    config = eval_config(params.evaluation)
-    run_evaluate(
-        checkpoint=io.inputs["model"],
-        manifests_dir=io.inputs["manifests"],
-        protocol_json=io.inputs["protocol"],
-        metrics_path=io.outputs["metrics"],
-        plots_dir=Path(io.outputs["cmc_plot"]).parent,
-        config=config,
-    )
-
+from stages.common import main
 
 if __name__ == "__main__":
-    run_stage("evaluate", body)
+    main("evaluate")

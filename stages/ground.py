@@ -4,16 +4,7 @@ Single process: `python -m stages.ground`; several GPUs or nodes:
 `torchrun --nproc_per_node 8 -m stages.ground` (the store must sit on a shared file system).
 """
 
-from reid.grounding.run import grounding_config, run_grounding
-from stages.common import StageParams, run_stage
-from stages.wiring import Stage
-
-
-def body(params: StageParams, io: Stage) -> None:
-    out = io.outputs
-    run_grounding(io.inputs["train"], out["store"], out["boxes"], out["sheet"], out["metrics"],
-                  grounding_config(params.grounding))
-
+from stages.common import main
 
 if __name__ == "__main__":
-    run_stage("ground", body)
+    main("ground")

@@ -4,23 +4,7 @@ Trains only when `model.pretrained` names that checkpoint (the demo); with `open
 other weights the stage marks its outputs skipped in a second.
 """
 
-from pathlib import Path
-
-from reid.pretrain.run import pretrain_settings, run_pretrain_step
-from stages.common import StageParams, run_stage
-from stages.wiring import PRETRAIN_STATE, Stage
-
-
-def body(params: StageParams, io: Stage) -> None:
-    run_pretrain_step(
-        checkpoint=Path(io.outputs["model"]) / "clip.pt",
-        data_dir=io.outputs["data"],
-        state_dir=PRETRAIN_STATE,
-        live_dir=io.outputs["live"],
-        metrics_path=io.outputs["metrics"],
-        **pretrain_settings(params),
-    )
-
+from stages.common import main
 
 if __name__ == "__main__":
-    run_stage("pretrain", body)
+    main("pretrain")

@@ -3,20 +3,7 @@
 Several GPUs: `torchrun --nproc_per_node N -m stages.stage1`.
 """
 
-from pathlib import Path
-
-from reid.training.config import training_configs
-from reid.training.stage1 import train_stage1
-from stages.common import StageParams, run_stage
-from stages.wiring import Stage
-
-
-def body(params: StageParams, io: Stage) -> None:
-    train, stage1 = training_configs(params, "stage1")
-    out = io.outputs
-    train_stage1(params.model.plain(), params.model.pretrained, train, stage1, io.inputs["protocol"],
-                 io.inputs["masks"], out_dir=out["model"], state_dir=out["state"], live_dir=Path(out["metrics"]).parent)
-
+from stages.common import main
 
 if __name__ == "__main__":
-    run_stage("stage1", body)
+    main("stage1")

@@ -3,20 +3,7 @@
 Several GPUs: `torchrun --nproc_per_node N -m stages.stage2`.
 """
 
-from pathlib import Path
-
-from reid.training.config import training_configs
-from reid.training.stage2 import train_stage2
-from stages.common import StageParams, run_stage
-from stages.wiring import Stage
-
-
-def body(params: StageParams, io: Stage) -> None:
-    train, stage2 = training_configs(params, "stage2")
-    out = io.outputs
-    train_stage2(train, stage2, io.inputs["train"], io.inputs["masks"], io.inputs["stage1"],
-                 out_checkpoint=out["model"], state_dir=out["state"], live_dir=Path(out["metrics"]).parent)
-
+from stages.common import main
 
 if __name__ == "__main__":
-    run_stage("stage2", body)
+    main("stage2")

@@ -1,23 +1,6 @@
 """DVC stage `synth`: generate the embedded synthetic benchmark (params.yaml → synth)."""
 
-from __future__ import annotations
-
-from pathlib import Path
-
-from reid.errors import building
-from reid.synth.config import SynthConfig
-from reid.synth.generate import generate_benchmark
-from stages.common import StageParams, run_stage
-from stages.wiring import Stage
-
-
-def body(params: StageParams, io: Stage) -> None:
-    with building("synth"):
-        config = SynthConfig(**params.synth.plain(out=True))
-    out = Path(params.synth.out)
-    counts = generate_benchmark(out, config)
-    print(f"wrote synthetic {', '.join(counts)} to {out}")
-
+from stages.common import main
 
 if __name__ == "__main__":
-    run_stage("synth", body)
+    main("synth")

@@ -3,9 +3,11 @@ search, evaluate and export; bad arguments are one line and exit status 2."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,8 @@ from reid.feature_store import read_features
 from reid.model.checkpoint import save_checkpoint
 from reid.model.muva import build_reid_encoder
 from reid.utils.images import read_image
+from reid.wiring import STAGES
+from stages.common import main
 from tests.kit import datasets as fx
 from tests.test_pipeline import tiny_params
 from tests.training.helpers import tiny_config
@@ -51,26 +55,37 @@ def images(bench, tmp_path) -> Path:  # noqa: F811
     return folder
 
 
+def params_file(folder: Path, **sections: dict) -> Path:
+    """The tiny params of the pipeline test, with `sections` updated, as a file."""
+    params = tiny_params()
+    for name, values in sections.items():
+        params[name].update(values)
+    file = folder / "params.yaml"
+    file.write_text(yaml.safe_dump(params, sort_keys=False))
+    return file
+
+
 @pytest.mark.filterwarnings("ignore::reid.data.summary.CountMismatchWarning")
 def test_ingest_and_protocol_commands(tmp_path: Path) -> None:
     fx.make_all(tmp_path / "root")
-    out = tmp_path / "manifests"
-    result = invoke("ingest", "--root", tmp_path / "root", "--out", out, "--summary", tmp_path / "s.json",
-                    "--dataset", "MA", "--dataset", "C3", "--cuhk03", "labeled")
+    out, file = tmp_path / "manifests", params_file(tmp_path)
+    result = invoke("ingest", "--params", file, "--root", tmp_path / "root", "--manifests", out,
+                    "--set", "data.datasets=[MA, C3]", "--set", "data.cuhk03_subset=labeled")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.glob("*.parquet")) == ["C3.parquet", "MA.parquet"]
-    assert json.loads((tmp_path / "s.json").read_text())["datasets"]["C3"]["layout"] == "labeled"
-    result = invoke("protocol", "--source", "C3", "--manifests", out, "--out", tmp_path / "p")
+    assert json.loads((out / "summary.json").read_text())["datasets"]["C3"]["layout"] == "labeled"
+    protocol = ["protocol", "--params", file, "--manifests", out, "--protocol", tmp_path / "p", "-S", "protocol.source=C3",
+                "-S", "protocol.targets=auto"]
+    result = invoke(*protocol, "-S", "train.ids_per_batch=2")
     assert result.exit_code == 0, result.output
     assert "C3->MA: 2 identities, 3 training images" in result.output
-    result = invoke("protocol", "--source", "C3", "--manifests", out, "--out", tmp_path / "p", "--ids-per-batch", 8)
+    result = invoke(*protocol, "-S", "train.ids_per_batch=8")
     assert failed_cleanly(result, "train.ids_per_batch"), result.output
 
 
-def test_custom_option_must_be_key_equals_folder(tmp_path: Path) -> None:
-    result = invoke("ingest", "--root", tmp_path, "--custom", "nofolder")
-    assert result.exit_code == 2
-    assert "expected KEY=FOLDER" in result.output
+def test_a_custom_dataset_that_is_not_there_is_named(tmp_path: Path) -> None:
+    result = invoke("ingest", "--params", params_file(tmp_path), "--root", tmp_path, "-S", "data.custom={CU: nofolder}")
+    assert failed_cleanly(result, "data.custom.CU = 'nofolder': no such folder"), result.output
 
 
 def test_embed_writes_the_api_features(bench, images, tmp_path):  # noqa: F811
@@ -142,7 +157,8 @@ def test_evaluate_a_dataset_equals_the_stage_on_that_target(bench, tmp_path):  #
     assert re.search(r"C3: mAP \d+\.\d\d  Rank-1 \d+\.\d\d  Rank-5 \d+\.\d\d  Rank-10 \d+\.\d\d", result.output)
     alone = json.loads(out.read_text())["C3"]
     stage = invoke("evaluate", "-m", bench.checkpoint, "--manifests", bench.manifests, "--protocol", bench.protocol,
-                   "--metrics", tmp_path / "m.json", "--plots", tmp_path / "plots", "--params", "params.yaml",
+                   "--metrics", tmp_path / "m.json", "--cmc", tmp_path / "cmc", "--cmc-plot", tmp_path / "cmc.png",
+                   "--sheets", tmp_path / "sheets", "--params", "params.yaml",
                    "--set", "evaluation.workers=0", "--set", "evaluation.bootstrap_draws=0",
                    "--set", "evaluation.sheet_queries=0", "--set", "evaluation.mask_images=0")
     assert stage.exit_code == 0, stage.output
@@ -198,73 +214,57 @@ def test_bad_arguments_are_one_line_and_status_2(bench, images, tmp_path):  # no
 def test_pipeline_subcommands_on_a_tiny_benchmark(tmp_path):
     """synth → ingest → protocol → ground → calibrate → pretrain (skipped) → stage1 → stage2 → evaluate,
     one epoch each, every path explicit."""
-    params = tiny_params()
-    params["synth"].update(train_ids=6, test_ids=4, images_per_id=2, distractors=2, junk=1, out=str(tmp_path / "demo"))
-    params["train"].update(ids_per_batch=2)
-    params["model"].update(pretrained=None)
-    params["stage2"].update(epochs=1, milestones=[1])
-    file = tmp_path / "params.yaml"
-    file.write_text(yaml.safe_dump(params, sort_keys=False))
     t = tmp_path
+    file = params_file(t, synth=dict(train_ids=6, test_ids=4, images_per_id=2, distractors=2, junk=1),
+                       train=dict(ids_per_batch=2), model=dict(pretrained=None), stage2=dict(epochs=1, milestones=[1]))
     steps = [
-        ["synth", "--params", file, "--set", "synth.seed=1"],
-        ["ingest", "--root", t / "demo", "--out", t / "m", "--summary", t / "m" / "summary.json", "--workers", 1],
-        ["protocol", "--source", "MA", "--manifests", t / "m", "--out", t / "p"],
-        ["ground", "--params", file, "--train", t / "p" / "train.parquet", "--store", t / "store",
+        ["synth", "--benchmark", t / "demo", "-S", "synth.seed=1"],
+        ["ingest", "--root", t / "demo", "--manifests", t / "m"],
+        ["protocol", "--manifests", t / "m", "--protocol", t / "p", "-S", "protocol.source=MA"],
+        ["ground", "--train", t / "p" / "train.parquet", "--store", t / "store",
          "--boxes", t / "boxes.parquet", "--sheet", t / "g.png", "--metrics", t / "g.json"],
-        ["calibrate", "--params", file, "--boxes", t / "boxes.parquet", "--train", t / "p" / "train.parquet",
-         "--out", t / "masks", "--plots", t / "cal", "--metrics", t / "cal.json"],
-        ["pretrain", "--params", file, "--model-dir", t / "pre", "--data", t / "pre_data", "--state", t / "pre_state",
+        ["calibrate", "--boxes", t / "boxes.parquet", "--train", t / "p" / "train.parquet", "--masks", t / "masks",
+         "--plot", t / "cal" / "h.png", "--plot-data", t / "cal" / "h.csv", "--sheet", t / "cal" / "s.png",
+         "--metrics", t / "cal.json"],
+        ["pretrain", "--model", t / "pre", "--data", t / "pre_data", "--state", t / "pre_state",
          "--live", t / "pre_live", "--metrics", t / "pre.json"],
-        ["stage1", "--params", file, "--protocol", t / "p", "--masks", t / "masks" / "masks.parquet",
-         "--out", t / "s1", "--state", t / "s1_state", "--live", t / "s1_live"],
-        ["stage2", "--params", file, "--train", t / "p" / "train.parquet", "--masks", t / "masks" / "masks.parquet",
-         "--stage1", t / "s1", "--out", t / "muva.pt", "--state", t / "s2_state", "--live", t / "s2_live"],
+        ["stage1", "--protocol", t / "p", "--masks", t / "masks" / "masks.parquet", "--model", t / "s1",
+         "--state", t / "s1_state", "--metrics", t / "s1_live" / "metrics.json", "--plots", t / "s1_live" / "plots" / "metrics"],
+        ["stage2", "--train", t / "p" / "train.parquet", "--masks", t / "masks" / "masks.parquet", "--stage1", t / "s1",
+         "--model", t / "muva.pt", "--state", t / "s2_state",
+         "--metrics", t / "s2_live" / "metrics.json", "--plots", t / "s2_live" / "plots" / "metrics"],
         ["evaluate", "-m", t / "muva.pt", "--dataset", "MA", "--manifests", t / "m", "--json", t / "e.json",
          "--workers", 0],
     ]
     for args in steps:
-        result = invoke(*args)
+        result = invoke(*args, "--params", file)
         assert result.exit_code == 0, (args[0], result.output)
+    assert (t / "m" / "MA.parquet").is_file()
     assert json.loads((t / "g.json").read_text())["images"] == 12
+    assert (t / "cal" / "h.png").is_file() and (t / "cal" / "s.png").is_file()
     assert json.loads((t / "pre.json").read_text()).get("skipped")
     assert (t / "s1" / "model.pt").is_file()
     assert 0 <= json.loads((t / "e.json").read_text())["MA"]["mAP"] <= 100
 
 
-CALLS = {  # stage -> the library function its body and its subcommand both call
-    "synth": "generate_benchmark", "ground": "run_grounding", "calibrate": "run_calibrate",
-    "pretrain": "run_pretrain_step", "stage1": "train_stage1", "stage2": "train_stage2", "evaluate": "run_evaluate",
-}
-
-
-@pytest.mark.parametrize("name", sorted(CALLS))
-def test_a_subcommand_calls_the_library_as_its_stage_does(name, monkeypatch):
-    """With default options, `reid NAME --params params.yaml` makes the very call `python -m stages.NAME` makes:
-    same function, same configs, same paths (the CLI's defaults are the wiring's)."""
-    import importlib
-    import inspect
-
-    import reid.cli.model
-    import reid.cli.pipeline
-    from reid.config.load import load_config
-    from stages.common import StageParams
-    from stages.wiring import STAGES
-
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_a_subcommand_runs_its_stage_as_dvc_does(name, monkeypatch):
+    """With default options, `reid NAME --params params.yaml` calls the function `python -m stages.NAME` calls,
+    with the same params and the paths dvc.yaml declares."""
     params = Path(__file__).resolve().parents[1] / "params.yaml"
-    stage_module = importlib.import_module(f"stages.{name}")
-    cli_module = reid.cli.model if name == "evaluate" else reid.cli.pipeline
-    function = getattr(stage_module, CALLS[name])
+    module, _, function = STAGES[name].entry.partition(":")
     calls = []
-
-    def record(*args, **kwargs):
-        bound = inspect.signature(function).bind(*args, **kwargs)
-        calls.append({k: str(v) if isinstance(v, Path) else v for k, v in bound.arguments.items()})
-        return {}
-
-    monkeypatch.setattr(stage_module, CALLS[name], record)
-    monkeypatch.setattr(cli_module, CALLS[name], record)
-    stage_module.body(StageParams(name, load_config(params), STAGES[name]), STAGES[name])
+    monkeypatch.setattr(importlib.import_module(module), function, lambda p, io: calls.append((p, io)))
+    monkeypatch.setattr(sys, "argv", [f"stages/{name}.py", "--params", str(params)])
+    with pytest.raises(SystemExit) as done:
+        main(name)
+    assert done.value.code == 0
     result = invoke(name, "--params", params)
     assert result.exit_code == 0, result.output
-    assert len(calls) == 2 and calls[0] == calls[1]
+    (dvc_params, dvc_io), (cli_params, cli_io) = calls
+    assert cli_io == dvc_io
+    resolved = {**dvc_io.inputs, **dvc_io.outputs}
+    for role, spec in {**STAGES[name].inputs, **STAGES[name].outputs}.items():
+        assert "${" in spec.path or resolved[role] == Path(spec.path)
+    for section in STAGES[name].sections:
+        assert getattr(cli_params, section) == getattr(dvc_params, section)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_wiring import ROOT, imported_modules, module_file
+from stages.wiring import ROOT, imported_modules, module_file
 
 LAYERS: tuple[tuple[str, ...], ...] = (  # lowest first; a package imports only from lower rows (and itself)
-    ("errors",),
+    ("errors", "wiring"),  # wiring: the table of stages and their files, plain data
     ("utils",),
     ("engine",),  # the one training loop and its torchrun, state, log and finite-check helpers
     ("config",),

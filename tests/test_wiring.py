@@ -1,130 +1,73 @@
-"""dvc.yaml against the wiring (stages/wiring.py) and against the code each stage really imports."""
+"""dvc.yaml against the wiring table (reid/wiring.py) and the code each stage really imports."""
 
 from __future__ import annotations
 
-import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from stages.wiring import STAGES
+from reid.wiring import STAGES, StageParams, resolve, stage_io
+from stages.wiring import DVC_YAML, ROOT, code_deps, dvc_yaml, stage_closure
 
-ROOT = Path(__file__).resolve().parents[1]
-OUR_PACKAGES = ("reid", "stages")
-DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-
-
-def module_file(name: str) -> Path | None:
-    """The file of module `name` in this repository (a package's __init__.py), or None."""
-    base = ROOT.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+DVC = yaml.safe_load(DVC_YAML.read_text())["stages"]
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every module an import statement of `path` names, at any depth (lazy imports in functions too)."""
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-    if path.name != "__init__.py":
-        package = package.rpartition(".")[0]
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parent, *([base] if base else [])])
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
-    return names
+def test_dvc_yaml_is_generated_from_the_table_and_the_closures():
+    assert DVC_YAML.read_text() == dvc_yaml(), "dvc.yaml is out of date: run `python -m stages.wiring --write`"
 
 
-def closure(module: str) -> set[Path]:
-    """The files Python executes for `import module`, restricted to this repository (packages' __init__ too)."""
-    seen: set[Path] = set()
-    todo = [module]
-    while todo:
-        name = todo.pop()
-        if not name.startswith(OUR_PACKAGES):
-            continue
-        parts = name.split(".")
-        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ first
-            path = module_file(".".join(parts[:depth]))
-            if path is not None and path not in seen:
-                seen.add(path)
-                todo.extend(imported_modules(path))
-    return seen
+def test_the_generator_checks_the_file():
+    check = subprocess.run([sys.executable, "-m", "stages.wiring", "--check"], cwd=ROOT)
+    assert check.returncode == 0
 
 
-def code_deps(name: str) -> list[str]:
-    """Stage `name`'s import closure as dvc.yaml deps: a folder where every .py file under it is imported."""
-    files = {p.relative_to(ROOT).as_posix() for p in closure(f"stages.{name}")}
-    folders = sorted({f.rpartition("/")[0] for f in files} - set(OUR_PACKAGES), key=lambda d: (d.count("/"), d))
-    whole: list[str] = []
-    for folder in folders:
-        inside = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*.py")}
-        if not any(folder.startswith(f"{w}/") for w in whole) and inside <= files:
-            whole.append(folder)
-    rest = [f for f in files if not any(f.startswith(f"{w}/") for w in whole)]
-    return sorted([*whole, *rest], key=lambda d: (not d.startswith("stages/"), d))
-
-
-def covered(path: Path, deps: list[str]) -> bool:
-    rel = path.relative_to(ROOT).as_posix()
-    return any(rel == dep.rstrip("/") or rel.startswith(dep.rstrip("/") + "/") for dep in deps)
-
-
-def outputs(entry: dict) -> list[str]:
-    paths = []
-    for key in ("outs", "metrics", "plots"):
-        for item in entry.get(key, []):
-            paths.append(item if isinstance(item, str) else next(iter(item)))
-    return paths
-
-
-def is_code(dep: str) -> bool:
-    return dep.startswith(tuple(f"{p}/" for p in OUR_PACKAGES)) or dep in OUR_PACKAGES
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_every_stage_runs_its_entry_and_is_in_dvc_yaml(name):
+    stage, entry = STAGES[name], DVC[name]
+    assert entry["cmd"] == f"python -m stages.{name}"
+    assert callable(stage.function())
+    assert entry["params"] == list(stage.params)
+    scratch = [o.path for o in stage.outputs.values() if o.kind == "scratch"]
+    assert not any(p in str(entry) for p in scratch), "scratch state is the stage's own, never DVC's"
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_every_imported_file_is_a_dependency(name):
-    deps = DVC[name]["deps"]
-    missing = sorted(p.relative_to(ROOT).as_posix() for p in closure(f"stages.{name}") if not covered(p, deps))
-    assert not missing, f"dvc.yaml stage {name} imports files its deps do not cover: {missing}"
+    deps = code_deps(name)
+    for path in stage_closure(name):
+        rel = path.relative_to(ROOT).as_posix()
+        assert any(rel == d or rel.startswith(f"{d}/") for d in deps), f"stage {name} imports {rel}, not a dep"
+    for dep in deps:
+        assert (ROOT / dep).exists()
+        files = [ROOT / dep] if (ROOT / dep).is_file() else (ROOT / dep).rglob("*.py")
+        assert not [f for f in files if f.stat().st_size == 0], "DVC warns on every command about an empty dependency"
 
 
-@pytest.mark.parametrize("name", sorted(STAGES))
-def test_dvc_yaml_agrees_with_the_wiring(name):
-    entry, stage = DVC[name], STAGES[name]
-    assert entry["cmd"].split("#")[0].split() == ["python", "-m", f"stages.{name}"]
-    assert [d for d in entry["deps"] if not is_code(d)] == list(stage.inputs.values())
-    assert entry.get("params", []) == list(stage.params)
-    assert sorted(outputs(entry)) == sorted(stage.outputs.values())
-
-
-def test_every_code_dependency_exists():
-    for name, entry in DVC.items():
-        for dep in filter(is_code, entry["deps"]):
-            assert (ROOT / dep).exists(), f"dvc.yaml stage {name}: dependency {dep} does not exist"
-            files = [ROOT / dep] if (ROOT / dep).is_file() else (ROOT / dep).rglob("*.py")
-            empty = [f for f in files if f.stat().st_size == 0]
-            assert not empty, f"DVC warns on every command about an empty dependency: {empty}"
-
-
-def test_closure_sees_lazy_and_package_imports(tmp_path):
-    """The analysis itself: a stage's closure holds what it imports inside functions, and package __init__s."""
-    files = {p.relative_to(ROOT).as_posix() for p in closure("stages.ground")}
-    assert {"stages/ground.py", "stages/common.py", "stages/wiring.py", "reid/__init__.py",
+def test_closure_sees_lazy_and_package_imports_and_the_named_entry():
+    """The analysis itself: a stage's closure holds what it imports inside functions, package __init__s,
+    and the library module the table names (which the entry point imports only by name)."""
+    files = {p.relative_to(ROOT).as_posix() for p in stage_closure("ground")}
+    assert {"stages/ground.py", "stages/common.py", "reid/wiring.py", "reid/__init__.py",
             "reid/grounding/__init__.py", "reid/grounding/run.py", "reid/config/schema.py"} <= files
     assert "reid/grounding/experts/oracle.py" in files  # imported inside build_expert
-    assert not any(f.startswith("reid/training/") for f in files)  # grounding does not train
+    assert not any(f.startswith(("reid/training/", "reid/pretrain/")) for f in files)  # grounding does not train
+    assert not any(p.relative_to(ROOT).as_posix().startswith("reid/pretrain/") for p in stage_closure("stage1"))  # the prior's path is the table's
 
 
-if __name__ == "__main__":  # print each stage's deps as dvc.yaml wants them: python -m tests.test_wiring
-    for stage_name, stage in STAGES.items():
-        print(f"{stage_name}:\n    deps:")
-        print("\n".join(f"      - {dep}" for dep in [*code_deps(stage_name), *stage.inputs.values()]))
+def test_paths_resolve_params_and_take_overrides():
+    config = type("C", (), {"synth": type("S", (), {"out": "data/x"})()})()
+    assert resolve("${synth.out}/a", config) == "data/x/a"
+    io = stage_io("synth", config)
+    assert io.outputs == {"benchmark": Path("data/x")}
+    assert stage_io("synth", config, {"benchmark": "elsewhere", "unused": None}).outputs["benchmark"] == Path("elsewhere")
+
+
+def test_a_stage_reads_only_its_declared_sections():
+    config = type("C", (), {"grounding": 1, "train": 2})()
+    params = StageParams("ground", config)
+    assert params.grounding == 1
+    with pytest.raises(AttributeError, match="stage ground reads params section 'train', which reid/wiring.py does not declare"):
+        params.train

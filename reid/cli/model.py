@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 
-from reid.cli.common import command, load_params
+from reid.cli.common import command
+from reid.cli.stages import default_path, run_stage, with_roles
 from reid.config.checks import check_device
 from reid.data.manifest import read_manifest
 from reid.errors import InputError
 from reid.evaluation.record import metrics_record
-from reid.evaluation.run import EvalConfig, eval_config, evaluate_target, run_evaluate
+from reid.evaluation.run import EvalConfig, evaluate_target
 from reid.feature_store import embed_files, image_files, model_digest, read_features
 from reid.inference import Encoder, load_model
 from reid.search import rank_gallery, search_sheet
@@ -76,29 +77,26 @@ def search(
         typer.echo(f"sheet -> {sheet}")
 
 
-@command
 def evaluate(
-    model: Model = Path("models/muva.pt"),
     dataset: Annotated[list[str] | None, typer.Option(help="Ingested dataset key (repeatable); none: the protocol's targets, as the DVC stage.")] = None,
-    manifests: Annotated[Path, typer.Option(help="Folder of ingested manifests.")] = Path("data/manifests"),
     json_out: Annotated[Path | None, typer.Option("--json", help="With --dataset: also write the metrics as JSON.")] = None,
-    sheets: Annotated[Path | None, typer.Option(help="With --dataset: folder for ranking_<KEY>.png sheets.")] = None,
-    protocol: Annotated[Path, typer.Option(help="Without --dataset: protocol.json.")] = Path("data/protocol/protocol.json"),
-    metrics: Annotated[Path, typer.Option(help="Without --dataset: metrics JSON.")] = Path("metrics/evaluation.json"),
-    plots: Annotated[Path, typer.Option(help="Without --dataset: CMC and sheets folder.")] = Path("plots/evaluation"),
-    params: Annotated[Path, typer.Option(help="Without --dataset: params file (section `evaluation`).")] = Path("params.yaml"),
-    set_: Annotated[list[str] | None, typer.Option("--set", "-S", help="Without --dataset: override KEY=VALUE.")] = None,
     batch_size: BatchSize = 128,
     workers: Workers = 2,
     device: Device = None,
+    params: Path = Path("params.yaml"),
+    set_: list[str] | None = None,
+    **paths: Path | None,
 ) -> None:
-    """mAP and Rank-1/5/10 of the model on ingested datasets (or on the protocol's targets).
+    """mAP and Rank-1/5/10 of the model on ingested datasets (or, without --dataset, the stage `evaluate`).
 
-    --batch-size, --workers and --device apply with --dataset; without it, params `evaluation` sets them.
+    --batch-size, --workers, --device and --json apply with --dataset (and of the paths --model,
+    --manifests and --sheets, none meaning no sheets); without it, params `evaluation` and every path apply.
     """
     if not dataset:
-        run_evaluate(model, manifests, protocol, metrics, plots, eval_config(load_params(params, set_).evaluation))
+        run_stage("evaluate", params, set_, paths)
         return
+    model = paths["model"] or default_path("evaluate", "model", params, set_)
+    manifests, sheets = paths["manifests"] or default_path("evaluate", "manifests", params, set_), paths["sheets"]
     encoder = _load(model, device)
     frames = {key: read_manifest(manifests, key) for key in dataset}  # every key checked before any work
     config = EvalConfig(batch_size=batch_size, workers=workers, sheet_queries=8 if sheets else 0, mask_images=0,
@@ -115,6 +113,9 @@ def evaluate(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(record, indent=2) + "\n")
+
+
+command(with_roles("evaluate", evaluate))
 
 
 @command

@@ -10,6 +10,7 @@ import polars as pl
 
 from reid.data.layouts import LAYOUTS
 from reid.errors import ArtifactError
+from reid.utils.files import reason_of
 
 MANIFEST_SCHEMA = {
     "image_id": pl.Utf8,
@@ -54,7 +55,7 @@ def read_manifest(manifest_dir: Path, key: str) -> pl.DataFrame:
     try:
         frame = pl.read_parquet(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
-        raise ArtifactError(path, "ingest", f"is unreadable ({type(exc).__name__})") from None
+        raise ArtifactError(path, "ingest", f"is unreadable ({reason_of(exc)})") from None
     absent = [c for c in REQUIRED if c not in frame.columns]
     if absent:
         raise ArtifactError(path, "ingest", f"is unreadable (no column {', '.join(absent)})")

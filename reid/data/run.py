@@ -16,6 +16,8 @@ from reid.data.protocol import (
 )
 from reid.data.summary import print_summary, summarize, warn_mismatches
 from reid.errors import ArtifactError
+from reid.config.checks import check_custom_folders, check_identities
+from reid.wiring import StageIO, StageParams
 
 
 def run_ingest(
@@ -60,3 +62,21 @@ def run_protocol(manifest_dir: Path, source: str, targets: str | Sequence[str], 
     record = protocol_record(protocol, train)
     (out_dir / "protocol.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def ingest(params: StageParams, io: StageIO) -> None:
+    """Stage `ingest`: the datasets of `data` into manifests (custom folders checked first)."""
+    data = params.data
+    check_custom_folders(data.custom, io.inputs["root"], io.inputs["custom"])
+    out = io.outputs["manifests"]
+    run_ingest(root=io.inputs["root"], out_dir=out, summary_path=out / "summary.json", datasets=data.datasets,
+               subset=data.cuhk03_subset, custom=data.custom, workers=data.workers)
+
+
+def protocol(params: StageParams, io: StageIO) -> None:
+    """Stage `protocol`; it also holds `train.ids_per_batch` against the identities it assembles,
+    the first stage that can see a batch too large for the source, before grounding and pre-training run."""
+    section = params.protocol
+    record = run_protocol(io.inputs["manifests"], section.source, section.targets, io.outputs["protocol"])
+    check_identities(record["num_classes"], params.train.ids_per_batch)
+    print(f"{record['name']}: {record['num_classes']} identities, {record['train_images']} training images")

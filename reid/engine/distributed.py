@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -20,6 +21,8 @@ class Dist:
     rank: int = 0
     world: int = 1
     device: torch.device = torch.device("cpu")
+    local_rank: int = 0  # the rank's index on its node (its GPU)
+    created: bool = False  # this process made the group, so it is the one to destroy it
 
     @property
     def enabled(self) -> bool:
@@ -30,8 +33,11 @@ class Dist:
         return self.rank == 0
 
 
-def init_distributed(device: str = "auto") -> Dist:
-    """Join the process group torchrun prepared (if any) and pick this rank's device."""
+def init_distributed(device: str = "auto", timeout: timedelta | None = None) -> Dist:
+    """Join the process group torchrun prepared (if any) and pick this rank's device.
+
+    `timeout` bounds every collective (a barrier included): grounding's ranks may finish days apart.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     chosen = resolve_device(device)
     if world == 1:
@@ -40,9 +46,10 @@ def init_distributed(device: str = "auto") -> Dist:
     if chosen.type == "cuda":
         chosen = torch.device("cuda", local_rank)
         torch.cuda.set_device(chosen)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), chosen)
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=timeout)
+    return Dist(dist.get_rank(), dist.get_world_size(), chosen, local_rank, created)
 
 
 def all_gather(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
@@ -105,5 +112,6 @@ def barrier(ctx: Dist) -> None:
 
 
 def shutdown(ctx: Dist) -> None:
-    if ctx.enabled and dist.is_initialized():
+    """Destroy the process group if this process made it (a caller's own group is left alone)."""
+    if ctx.created and dist.is_initialized():
         dist.destroy_process_group()

@@ -11,6 +11,18 @@ from pathlib import Path
 from dvclive import Live
 
 
+def live_folder(metrics: Path, plots: Path) -> Path:
+    """DVCLive's folder for a stage that declares its summary `metrics` and its curves `plots`.
+
+    DVCLive names the files inside its folder itself; a wiring that declared other names
+    would have DVC cache files that never appear.
+    """
+    folder = Path(metrics).parent
+    if Path(metrics).name != "metrics.json" or Path(plots) != folder / "plots" / "metrics":
+        raise ValueError(f"DVCLive writes <folder>/metrics.json and <folder>/plots/metrics, not {metrics} and {plots}")
+    return folder
+
+
 class EpochLog:
     """DVCLive writer: metrics.json (`dvc exp show`) and plots/metrics/*.tsv (`dvc plots show`)."""
 

@@ -42,6 +42,7 @@ from reid.model.checkpoint import load_for_inference
 from reid.utils.files import reason_of
 from reid.model.muva import ReidEncoder
 from reid.utils.device import resolve_device
+from reid.wiring import StageIO, StageParams
 
 TOP_K = 10  # gallery matches per query on the ranking sheet
 BOOTSTRAP_SEED = 0
@@ -83,19 +84,21 @@ def run_evaluate(
     manifests_dir: Path,
     protocol_json: Path,
     metrics_path: Path,
-    plots_dir: Path,
+    cmc_dir: Path,
+    cmc_plot: Path,
+    sheets_dir: Path,
     config: EvalConfig = EvalConfig(),
 ) -> dict:
     """Evaluate the checkpoint on every target of the protocol; write metrics and pictures.
 
-    plots_dir receives `cmc/<TARGET>.csv`, `cmc.png` and `sheets/` (`ranking_<TARGET>.png`,
-    and `part_masks.png` for models that predict masks): the optional pictures share a
-    folder so that DVC can declare it whatever the model and protocol.
+    `cmc_dir` receives `<TARGET>.csv`, `cmc_plot` draws them, and `sheets_dir` the optional
+    pictures (`ranking_<TARGET>.png`, and `part_masks.png` for models that predict masks), in
+    one folder so that DVC can declare it whatever the model and protocol.
     """
     protocol = load_protocol(protocol_json)
     device = resolve_device(config.device)
     encoder = load_model(checkpoint, device)
-    plots_dir, sheets_dir = Path(plots_dir), Path(plots_dir) / "sheets"
+    sheets_dir = Path(sheets_dir)
     sheets_dir.mkdir(parents=True, exist_ok=True)
     frames = {target: read_manifest(Path(manifests_dir), target) for target in protocol["targets"]}  # all, before any work
     model = Path(checkpoint).name  # names the model on the pictures
@@ -106,7 +109,7 @@ def run_evaluate(
     metrics_path = Path(metrics_path)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(record, indent=2) + "\n")
-    write_cmc({t: r.metrics.cmc for t, r in results.items()}, plots_dir / "cmc", plots_dir / "cmc.png")
+    write_cmc({t: r.metrics.cmc for t, r in results.items()}, Path(cmc_dir), Path(cmc_plot))
     samples = {t: r.mask_samples for t, r in results.items() if r.mask_samples is not None}
     if samples:
         part_mask_sheet(samples, encoder.config.grid, encoder.config.parts, sheets_dir / "part_masks.png",
@@ -235,3 +238,11 @@ def mask_samples(rows: pl.DataFrame, out: Extraction, n: int) -> MaskSamples | N
     index = np.unique(np.linspace(0, rows.height - 1, n).round().astype(np.int64))
     picked = rows[index.tolist()]
     return MaskSamples(picked["path"].to_list(), picked["pid"].to_list(), out.part_masks[index].numpy())
+
+
+def evaluate(params: StageParams, io: StageIO) -> None:
+    """Stage `evaluate`."""
+    out = io.outputs
+    run_evaluate(checkpoint=io.inputs["model"], manifests_dir=io.inputs["manifests"], protocol_json=io.inputs["protocol"],
+                 metrics_path=out["metrics"], cmc_dir=out["cmc"], cmc_plot=out["cmc_plot"], sheets_dir=out["sheets"],
+                 config=eval_config(params.evaluation))

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import torch
-import torch.distributed as dist
 
 from reid.config.checks import check_device
 from reid.config.schema import Grounding
+from reid.engine.distributed import barrier, init_distributed, shutdown
 from reid.errors import ConfigError, ReidError, building
 from reid.grounding.contact_sheet import contact_sheet
 from reid.grounding.experts import Expert, GroundItem, build_expert
@@ -34,6 +33,7 @@ from reid.grounding.parts import PARTS, STATUSES, PartResult
 from reid.grounding.store import SCHEMA, GroundingStore, image_state, sort_rows
 from reid.utils.images import ImageError, read_image
 from reid.utils.progress import progress
+from reid.wiring import StageIO, StageParams
 
 # ranks finish days apart on MSMT17 with CogVLM; the final barrier must outwait the slowest
 BARRIER_TIMEOUT = timedelta(days=7)
@@ -227,28 +227,6 @@ def _failure_report(failed: dict[str, Any], total: int, fraction: float, config:
     return line
 
 
-def _dist_env() -> tuple[int, int, int]:
-    """(rank, world size, local rank) as torchrun sets them; (0, 1, 0) otherwise."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def _init_dist(world: int, local_rank: int) -> bool:
-    """Join torchrun's process group (nccl on GPUs, gloo on CPU); True if this call created it."""
-    if world == 1 or dist.is_initialized():
-        return False
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-        dist.init_process_group("nccl", timeout=BARRIER_TIMEOUT)
-    else:
-        dist.init_process_group("gloo", timeout=BARRIER_TIMEOUT)
-    return True
-
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        dist.barrier()
-
-
 def run_grounding(
     train_path: str | os.PathLike,
     store_root: str | os.PathLike,
@@ -264,27 +242,27 @@ def run_grounding(
     from `config` (tests pass fakes). Raises `ReidError` (on rank 0, after writing the store
     and the outputs) when more than `config.max_error_fraction` of the images end in `error`.
     """
-    rank, world, local_rank = _dist_env()
-    created = _init_dist(world, local_rank)
+    ctx = init_distributed("auto", timeout=BARRIER_TIMEOUT)
+    rank, world = ctx.rank, ctx.world
     try:
-        expert = expert or build_expert(config.expert, config.expert_params, local_rank)
+        expert = expert or build_expert(config.expert, config.expert_params, ctx.local_rank)
         train = with_dataset_dir(pl.read_parquet(train_path))
         check_expert_data(expert, train)
         store = GroundingStore(store_root, expert.identity())
         if rank == 0:
             store.write_identity()
             answers = store.read(set_aside_corrupt=True)
-        _barrier(world)  # rank 0 has set unreadable files aside before anyone lists the store
+        barrier(ctx)  # rank 0 has set unreadable files aside before anyone lists the store
         if rank != 0:
             answers = store.read()
         pending = pending_images(train, answers, config.max_attempts)
-        _barrier(world)  # every rank has listed the same pending images before anyone writes
+        barrier(ctx)  # every rank has listed the same pending images before anyone writes
         mine = shard(pending, rank, world)
         start = time.perf_counter()
         grounded = ground_images(mine, expert, store, config.batch_size, rank)
         retried = mine.filter(pl.col("attempt") > 1).height
         elapsed = time.perf_counter() - start
-        _barrier(world)
+        barrier(ctx)
         if rank != 0:
             return None
         store.compact()
@@ -321,5 +299,11 @@ def run_grounding(
             print(f"warning: {report}")
         return summary
     finally:
-        if created:
-            dist.destroy_process_group()
+        shutdown(ctx)
+
+
+def ground(params: StageParams, io: StageIO) -> None:
+    """Stage `ground` (under torchrun, every rank runs it)."""
+    out = io.outputs
+    run_grounding(io.inputs["train"], out["store"], out["boxes"], out["sheet"], out["metrics"],
+                  grounding_config(params.grounding))

@@ -15,7 +15,8 @@ from reid.config.schema import PipelineConfig
 from reid.errors import building
 from reid.grounding.parts import EQUAL_THIRDS, PARTS
 from reid.masks.boxes import collect_boxes
-from reid.masks.calibration import CalibrationConfig, calibrate
+from reid.masks.calibration import CalibrationConfig
+from reid.masks.calibration import calibrate as calibrate_boxes
 from reid.masks.grid import PatchGrid
 from reid.masks.report import (
     height_histograms,
@@ -27,6 +28,7 @@ from reid.masks.report import (
 from reid.masks.sheet import calibration_sheet
 from reid.masks.store import write_masks
 from reid.masks.voting import equal_thirds_masks, stripe_boxes, vote
+from reid.wiring import StageIO, StageParams
 
 MODES = ("calibrated", "stripes")
 
@@ -60,7 +62,9 @@ def run_calibrate(
     boxes_path: Path,
     train_path: Path,
     out_dir: Path,
-    plots_dir: Path,
+    plot: Path,
+    plot_data: Path,
+    sheet: Path,
     metrics_path: Path,
     calibration: CalibrationConfig,
     masks: MaskConfig,
@@ -69,14 +73,14 @@ def run_calibrate(
 ) -> dict:
     """Calibrate the boxes of the protocol's training images and vote them onto `grid`.
 
-    plots_dir receives the Fig. 5 histograms (`box_heights.png`, `.csv`) and `contact_sheet.png`:
-    `sheet_images` images with their raw and calibrated boxes side by side.
+    `plot` and `plot_data` are the Fig. 5 histograms (PNG, CSV); `sheet` shows `sheet_images`
+    images with their raw and calibrated boxes side by side.
     """
     train = pl.read_parquet(train_path)
     store = pl.read_parquet(boxes_path)
     image_ids = train["image_id"].to_list()
     raw = collect_boxes(store, image_ids, PARTS, calibration.choose)
-    calibrated = calibrate(raw, calibration)
+    calibrated = calibrate_boxes(raw, calibration)
     if masks.mode == "stripes":  # the one equal-thirds definition, whatever masks.rule says
         final = stripe_boxes(len(image_ids), EQUAL_THIRDS, PARTS)
         votes = np.broadcast_to(equal_thirds_masks(grid, PARTS), (len(image_ids), len(PARTS), grid.rows * grid.cols))
@@ -90,11 +94,11 @@ def run_calibrate(
     _write_boxes(out_dir / "boxes.parquet", image_ids, final, calibrated.reason)
 
     hist = height_histograms(raw, calibrated)
-    Path(plots_dir).mkdir(parents=True, exist_ok=True)
-    hist.write_csv(Path(plots_dir) / "box_heights.csv")
-    plot_height_histograms(hist, PARTS, calibrated, Path(plots_dir) / "box_heights.png")
-    calibration_sheet(train["path"].to_list(), raw, calibrated, Path(plots_dir) / "contact_sheet.png", sheet_images,
-                      _setting(calibration, masks))
+    for path in (plot, plot_data, sheet):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    hist.write_csv(plot_data)
+    plot_height_histograms(hist, PARTS, calibrated, Path(plot))
+    calibration_sheet(train["path"].to_list(), raw, calibrated, Path(sheet), sheet_images, _setting(calibration, masks))
 
     counts = replacement_counts(calibrated, PARTS)
     truth = truth_boxes(train, PARTS)
@@ -144,3 +148,11 @@ def _write_boxes(path: Path, image_ids: list[str], boxes: np.ndarray, reason: np
             "replaced": reason.astype(str).ravel(),
         }
     ).write_parquet(path)
+
+
+def calibrate(params: StageParams, io: StageIO) -> None:
+    """Stage `calibrate`."""
+    out = io.outputs
+    run_calibrate(boxes_path=io.inputs["boxes"], train_path=io.inputs["train"], out_dir=out["masks"],
+                  plot=out["plot"], plot_data=out["plot_data"], sheet=out["sheet"], metrics_path=out["metrics"],
+                  **calibrate_settings(params))

@@ -22,6 +22,7 @@ from reid.model.configs import MuvaConfig
 from reid.pretrain.config import PretrainConfig
 from reid.pretrain.train import run_pretrain
 from reid.synth.captioned import CaptionedConfig, generate_captioned
+from reid.wiring import PRETRAINED_FILE, StageIO, StageParams
 
 SKIPPED = "SKIPPED.json"
 
@@ -80,3 +81,10 @@ def run_pretrain_step(
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def pretrain(params: StageParams, io: StageIO) -> None:
+    """Stage `pretrain`."""
+    out = io.outputs
+    run_pretrain_step(checkpoint=out["model"] / PRETRAINED_FILE, data_dir=out["data"], state_dir=out["state"],
+                      live_dir=out["live"], metrics_path=out["metrics"], **pretrain_settings(params))

@@ -31,7 +31,6 @@ from reid.utils.device import autocast, resolve_device
 from reid.utils.progress import progress
 
 PIXEL_MEAN = PIXEL_STD = (0.5, 0.5, 0.5)  # MUVA's normalisation: the prior sees pixels as the re-ID stages will
-CHECKPOINT = Path("models/pretrain/clip.pt")  # where the `pretrain` stage writes the prior (dvc.yaml)
 
 
 def clip_input_size(clip_config: dict[str, Any]) -> tuple[int, int]:

@@ -37,6 +37,8 @@ from reid.synth.plan import Shot, plan_domain
 from reid.synth.render import render_shot
 from reid.utils.images import write_image
 from reid.utils.progress import progress
+from reid.errors import building
+from reid.wiring import StageIO, StageParams
 
 GENERATOR = "reid.synth"
 J = TypeVar("J")
@@ -146,3 +148,12 @@ def generate_benchmark(out_root: Path, config: SynthConfig, workers: int = 2) ->
         "datasets": {key: {"folder": DATASETS[key].folder, "counts": c} for key, c in counts.items()},
     })
     return counts
+
+
+def synth(params: StageParams, io: StageIO) -> None:
+    """Stage `synth`: the benchmark into its declared folder."""
+    with building("synth"):
+        config = SynthConfig(**params.synth.plain(out=True))
+    out = io.outputs["benchmark"]
+    counts = generate_benchmark(out, config)
+    print(f"wrote synthetic {', '.join(counts)} to {out}")

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from reid.config.checks import check_identities
 from reid.data.protocol import read_protocol
 from reid.engine.distributed import Dist, barrier, init_distributed, shutdown
-from reid.engine.logging import EpochLog
+from reid.engine.logging import EpochLog, live_folder
 from reid.engine.loop import fit
 from reid.engine.state import fingerprint
 from reid.errors import ArtifactError, ConfigError, building
@@ -30,8 +30,7 @@ from reid.model.checkpoint import save_checkpoint
 from reid.utils.files import atomic_save, reason_of
 from reid.model.configs import MuvaConfig
 from reid.model.muva import MuvaModel, build_muva
-from reid.pretrain import train as pretrain_train
-from reid.training.config import Stage1Config, TrainConfig
+from reid.training.config import Stage1Config, TrainConfig, training_configs
 from reid.training.data import TrainingData, load_training_data
 from reid.training.features import extract_training_features
 from reid.training.losses import prototype_loss
@@ -40,6 +39,7 @@ from reid.training.model_config import muva_config
 from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import stage1_lr
 from reid.utils.device import autocast
+from reid.wiring import PRETRAIN_CHECKPOINT, StageIO, StageParams
 
 MODEL_FILE = "model.pt"
 TEXT_MEMORY_FILE = "text_memory.pt"
@@ -123,7 +123,7 @@ def run_stage1(
 def check_pretrained(pretrained: str | None) -> None:
     """Fail before building anything if `model.pretrained` names a local file that is missing or unreadable.
 
-    The `pretrain` stage's own checkpoint (`reid.pretrain.train.CHECKPOINT`) is an upstream
+    The `pretrain` stage's own checkpoint (`reid.wiring.PRETRAIN_CHECKPOINT`) is an upstream
     artifact: missing or unreadable (read memory-mapped, so a truncated or garbage file costs
     only its zip directory), the error says to re-run that stage. Another missing file is the
     user's: a ConfigError (open_clip reads, and judges, the files it loads). open_clip tags
@@ -132,7 +132,7 @@ def check_pretrained(pretrained: str | None) -> None:
     if pretrained is None:
         return
     path = Path(pretrained)
-    if path.resolve() == Path(pretrain_train.CHECKPOINT).resolve():
+    if path.resolve() == Path(PRETRAIN_CHECKPOINT).resolve():
         if not path.is_file():
             raise ArtifactError(path, "pretrain")
         try:
@@ -235,3 +235,11 @@ class PromptTask:
         loss_sum, correct, count = sums
         return {"loss/prototype": loss_sum / count, "acc/text_to_memory": correct / count,
                 "lr": stage1_lr(self.stage, epoch)}
+
+
+def stage1(params: StageParams, io: StageIO) -> None:
+    """Stage `stage1` (under torchrun, every rank runs it)."""
+    train, stage = training_configs(params, "stage1")
+    out = io.outputs
+    train_stage1(params.model.plain(), params.model.pretrained, train, stage, io.inputs["protocol"],
+                 io.inputs["masks"], out_dir=out["model"], state_dir=out["state"], live_dir=live_folder(out["metrics"], out["plots"]))

@@ -32,13 +32,14 @@ from reid.engine.distributed import (
     init_distributed,
     shutdown,
 )
+from reid.engine.logging import live_folder
 from reid.engine.loop import fit
 from reid.engine.state import fingerprint
 from reid.errors import ArtifactError
 from reid.model.checkpoint import load_checkpoint, save_checkpoint
 from reid.utils.files import reason_of
 from reid.model.muva import MuvaModel, freeze_patch_projection
-from reid.training.config import Stage2Config, TrainConfig
+from reid.training.config import Stage2Config, TrainConfig, training_configs
 from reid.training.data import TrainingData, load_training_data
 from reid.training.features import extract_training_features
 from reid.training.losses import i2t_loss, id_loss, imp_loss, mask_loss
@@ -47,6 +48,7 @@ from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import stage2_factor
 from reid.training.stage1 import MODEL_FILE, TEXT_MEMORY_FILE
 from reid.utils.device import autocast
+from reid.wiring import StageIO, StageParams
 
 LOSSES = ("id", "imp", "i2tce", "mask")
 
@@ -248,3 +250,11 @@ class ImageTask:
         record["acc/id"] = correct / count
         record["lr"] = self.optimizer.param_groups[0]["lr"]
         return record
+
+
+def stage2(params: StageParams, io: StageIO) -> None:
+    """Stage `stage2` (under torchrun, every rank runs it)."""
+    train, stage = training_configs(params, "stage2")
+    out = io.outputs
+    train_stage2(train, stage, io.inputs["train"], io.inputs["masks"], io.inputs["stage1"],
+                 out_checkpoint=out["model"], state_dir=out["state"], live_dir=live_folder(out["metrics"], out["plots"]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import errno
-import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ import yaml
 
 from reid.config.load import load_config
 from reid.data.run import run_ingest
-from stages.common import run_stage
+from stages.common import main
 from tests.kit import datasets as fx
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*counts differ from the official ones")  # tiny fixture datasets
@@ -49,9 +48,8 @@ def stage_exit(tmp_path: Path, stage: str, params: dict | str, monkeypatch, caps
     path.write_text(params if isinstance(params, str) else yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", [stage, "--params", str(path)])
-    body = importlib.import_module(f"stages.{stage}").body
     with pytest.raises(SystemExit) as exit_:
-        run_stage(stage, body)
+        main(stage)
     return exit_.value.code, capsys.readouterr().err
 
 
@@ -123,7 +121,7 @@ def test_a_missing_params_file_is_named(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["synth", "--params", "nowhere.yaml"])
     with pytest.raises(SystemExit) as exit_:
-        run_stage("synth", importlib.import_module("stages.synth").body)
+        main("synth")
     assert exit_.value.code == 2 and "nowhere.yaml: no such params file" in capsys.readouterr().err
 
 
@@ -192,26 +190,27 @@ def test_a_full_disk_is_named_with_the_path(tmp_path, monkeypatch, capsys):
     def full(*_):
         raise OSError(errno.ENOSPC, "No space left on device", "data/demo/MSMT17_V1/train/0001.jpg")
 
-    monkeypatch.setattr("stages.synth.generate_benchmark", full)
+    monkeypatch.setattr("reid.synth.generate.generate_benchmark", full)
     status, err = stage_exit(tmp_path, "synth", copy.deepcopy(PARAMS), monkeypatch, capsys)
     assert status == 1 and "no space left on device writing data/demo/MSMT17_V1/train/0001.jpg" in err
 
 
 def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
-    monkeypatch.setattr("stages.synth.generate_benchmark", lambda *_: {}["missing"])
+    monkeypatch.setattr("reid.synth.generate.generate_benchmark", lambda *_: {}["missing"])
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(PARAMS))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["synth", "--params", "bad.yaml"])
     with pytest.raises(KeyError):
-        run_stage("synth", importlib.import_module("stages.synth").body)
+        main("synth")
 
 
 def test_a_stage_reading_an_undeclared_section_is_a_bug(tmp_path, monkeypatch):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(PARAMS))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["synth", "--params", "bad.yaml"])
+    monkeypatch.setattr("reid.synth.generate.synth", lambda params, io: params.train)
     with pytest.raises(AttributeError, match="stage synth reads params section 'train'"):
-        run_stage("synth", lambda params, io: params.train)
+        main("synth")
 
 
 def test_the_real_entry_point_exits_2_with_one_line(tmp_path):

@@ -117,11 +117,11 @@ def test_other_write_errors_keep_their_type_and_leave_no_temporary_file(tmp_path
 
 
 def test_the_prior_missing_or_unreadable_says_to_rerun_pretrain(tmp_path, monkeypatch):
-    import reid.pretrain.train as pretrain_train
+    import reid.training.stage1 as stage1
     from reid.training.stage1 import check_pretrained
 
     ours = tmp_path / "models" / "pretrain" / "clip.pt"
-    monkeypatch.setattr(pretrain_train, "CHECKPOINT", ours)
+    monkeypatch.setattr(stage1, "PRETRAIN_CHECKPOINT", str(ours))
     with pytest.raises(ArtifactError, match=rf"^{ours} is missing: it is made by stage 'pretrain'; re-run it with "
                                             rf"`dvc repro pretrain`$"):
         check_pretrained(str(ours))

@@ -1,7 +1,9 @@
-"""Helpers for the evaluation tests: small random demo models, features whose distances are known
-exactly, and the chunked metrics held to the reference."""
+"""Helpers for the evaluation tests: small random demo models, the evaluate stage's picture paths,
+features whose distances are known exactly, and the chunked metrics held to the reference."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,6 +17,11 @@ def demo_encoder(**fields) -> ReidEncoder:
     """The image side of a random demo model (3 layers, width 128), eval mode."""
     torch.manual_seed(0)
     return build_reid_encoder(MuvaConfig(**{"num_classes": 5, "backbone": "demo", **fields})).eval()
+
+
+def pictures(folder: Path) -> tuple[Path, Path, Path]:
+    """run_evaluate's CMC folder, CMC picture and sheets folder under `folder`, named as the stage names them."""
+    return folder / "cmc", folder / "cmc.png", folder / "sheets"
 
 
 def on_circle(degrees: list[float]) -> np.ndarray:

@@ -33,9 +33,8 @@ from reid.masks.voting import vote
 from reid.model.checkpoint import load_for_inference, save_checkpoint
 from reid.synth.layouts import read_gt_boxes
 from reid.utils.images import read_image
-from stages import evaluate as evaluate_stage
-from stages.common import run_stage
-from tests.evaluation.helpers import demo_encoder
+from stages.common import main
+from tests.evaluation.helpers import demo_encoder, pictures
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = EvalConfig(batch_size=8, device="cpu", workers=0, max_rank=12, sheet_queries=3, mask_images=2)
@@ -46,7 +45,7 @@ TOP = TITLE_H + HEADER_H  # first pixel row of the sheets' tiles
 @pytest.fixture(scope="module")
 def evaluated(bench, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("evaluated")
-    record = run_evaluate(bench.checkpoint, bench.manifests, bench.protocol, out / "metrics.json", out / "plots", CONFIG)
+    record = run_evaluate(bench.checkpoint, bench.manifests, bench.protocol, out / "metrics.json", *pictures(out / "plots"), CONFIG)
     return out, record
 
 
@@ -172,7 +171,7 @@ def test_stage_entry_point_with_a_global_only_model(bench, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["evaluate", "--params", "params.yaml"])
     with pytest.raises(SystemExit) as done:  # typer exits 0 after the command
-        run_stage("evaluate", evaluate_stage.body)
+        main("evaluate")
     assert done.value.code in (0, None)
     record = json.loads((tmp_path / "metrics" / "evaluation.json").read_text())
     assert list(record) == ["C3", "average", "protocol", "synthetic"] and "mask_iou" not in record["C3"]
@@ -182,9 +181,9 @@ def test_stage_entry_point_with_a_global_only_model(bench, tmp_path, monkeypatch
 
 def test_missing_inputs_say_which_stage_to_run(bench, tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="dvc repro stage2"):
-        run_evaluate(tmp_path / "muva.pt", bench.manifests, bench.protocol, tmp_path / "m.json", tmp_path, CONFIG)
+        run_evaluate(tmp_path / "muva.pt", bench.manifests, bench.protocol, tmp_path / "m.json", *pictures(tmp_path), CONFIG)
     with pytest.raises(FileNotFoundError, match="dvc repro protocol"):
-        run_evaluate(bench.checkpoint, bench.manifests, tmp_path / "p.json", tmp_path / "m.json", tmp_path, CONFIG)
+        run_evaluate(bench.checkpoint, bench.manifests, tmp_path / "p.json", tmp_path / "m.json", *pictures(tmp_path), CONFIG)
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -220,7 +219,7 @@ def mixed(bench, tmp_path_factory) -> dict:
         frame.write_parquet(manifests / path.name)
     config = EvalConfig(batch_size=8, device="cpu", workers=0, max_rank=12, sheet_queries=0, mask_images=0,
                         bootstrap_draws=50)
-    return run_evaluate(bench.checkpoint, manifests, bench.protocol, root / "metrics.json", root / "plots", config)
+    return run_evaluate(bench.checkpoint, manifests, bench.protocol, root / "metrics.json", *pictures(root / "plots"), config)
 
 
 def test_each_target_says_whether_it_is_synthetic_and_no_average_mixes_the_kinds(mixed) -> None:
@@ -247,17 +246,17 @@ def test_an_unreadable_input_names_the_stage_that_makes_it(bench, tmp_path) -> N
     cut = tmp_path / "muva.pt"
     cut.write_bytes(bench.checkpoint.read_bytes()[:1000])
     with pytest.raises(ArtifactError, match=r"muva.pt is unreadable \(.*\): .*stage 'stage2'.*dvc repro stage2"):
-        run_evaluate(cut, bench.manifests, bench.protocol, tmp_path / "m.json", tmp_path / "plots", CONFIG)
+        run_evaluate(cut, bench.manifests, bench.protocol, tmp_path / "m.json", *pictures(tmp_path / "plots"), CONFIG)
     bad = tmp_path / "protocol.json"
     bad.write_text('{"targets": ["C3"')
     with pytest.raises(ArtifactError, match=r"protocol.json is unreadable \(.*\): .*dvc repro protocol"):
-        run_evaluate(bench.checkpoint, bench.manifests, bad, tmp_path / "m.json", tmp_path / "plots", CONFIG)
+        run_evaluate(bench.checkpoint, bench.manifests, bad, tmp_path / "m.json", *pictures(tmp_path / "plots"), CONFIG)
     manifests = tmp_path / "manifests"
     manifests.mkdir()
     (manifests / "MA.parquet").write_bytes((bench.manifests / "MA.parquet").read_bytes())
     (manifests / "C3.parquet").write_bytes((bench.manifests / "C3.parquet").read_bytes()[:-100])  # truncated
     with pytest.raises(ArtifactError, match=r"C3.parquet is unreadable \(.*\): .*dvc repro ingest"):
-        run_evaluate(bench.checkpoint, manifests, bench.protocol, tmp_path / "m.json", tmp_path / "plots", CONFIG)
+        run_evaluate(bench.checkpoint, manifests, bench.protocol, tmp_path / "m.json", *pictures(tmp_path / "plots"), CONFIG)
     (manifests / "C3.parquet").unlink()
     with pytest.raises(ArtifactError, match=r"C3.parquet is missing .*dvc repro ingest"):
-        run_evaluate(bench.checkpoint, manifests, bench.protocol, tmp_path / "m.json", tmp_path / "plots", CONFIG)
+        run_evaluate(bench.checkpoint, manifests, bench.protocol, tmp_path / "m.json", *pictures(tmp_path / "plots"), CONFIG)

@@ -15,8 +15,9 @@ from reid.evaluation.metrics import evaluate_distances, evaluate_features
 from reid.evaluation.rerank import KReciprocal, RerankConfig
 from reid.evaluation.run import EvalConfig, run_evaluate
 from reid.model.checkpoint import load_for_inference
-from stages import evaluate as evaluate_stage
-from stages.wiring import STAGES
+import reid.evaluation.run
+from reid.wiring import stage_io
+from tests.evaluation.helpers import pictures
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +29,7 @@ CONFIG = EvalConfig(batch_size=8, device="cpu", workers=0, max_rank=12, sheet_qu
 @pytest.fixture(scope="module")
 def reranked(bench, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("reranked")
-    return run_evaluate(bench.checkpoint, bench.manifests, bench.protocol, out / "metrics.json", out / "plots", CONFIG)
+    return run_evaluate(bench.checkpoint, bench.manifests, bench.protocol, out / "metrics.json", *pictures(out / "plots"), CONFIG)
 
 
 def test_rerank_record_equals_the_reranker_called_by_hand(reranked, bench, capsys) -> None:
@@ -56,9 +57,9 @@ def test_rerank_record_equals_the_reranker_called_by_hand(reranked, bench, capsy
 
 def test_the_stage_builds_the_rerank_section(monkeypatch) -> None:
     seen = {}
-    monkeypatch.setattr(evaluate_stage, "run_evaluate", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(reid.evaluation.run, "run_evaluate", lambda **kw: seen.update(kw))
     evaluation = load_config(REPO / "params.yaml").evaluation
     section = evaluation.model_copy(update={"rerank": evaluation.rerank.model_copy(update={"enabled": True, "k2": 2})})
-    evaluate_stage.body(SimpleNamespace(evaluation=section), STAGES["evaluate"])
+    reid.evaluation.run.evaluate(SimpleNamespace(evaluation=section), stage_io("evaluate", SimpleNamespace(data=SimpleNamespace(root="r"))))
     assert seen["config"].rerank == RerankConfig(enabled=True, k1=20, k2=2, lambda_value=0.3)
     assert seen["config"].bootstrap_draws == section.bootstrap_draws

@@ -54,9 +54,14 @@ def _inputs(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
     return tmp_path / "boxes.parquet", tmp_path / "train.parquet"
 
 
+def plots(folder: Path) -> tuple[Path, Path, Path]:
+    """run_calibrate's pictures under `folder`, named as the stage names them."""
+    return folder / "box_heights.png", folder / "box_heights.csv", folder / "contact_sheet.png"
+
+
 def test_run_calibrate_writes_masks_report_plot_and_metrics(tmp_path: Path) -> None:
     boxes, train = _inputs(tmp_path)
-    report = run_calibrate(boxes, train, tmp_path / "masks", tmp_path / "plots", tmp_path / "metrics.json",
+    report = run_calibrate(boxes, train, tmp_path / "masks", *plots(tmp_path / "plots"), tmp_path / "metrics.json",
                            CalibrationConfig(), MaskConfig(), PatchGrid(), sheet_images=8)
     assert report["counts"]["head"] == {"kept": 36, "too_large": 4}
     ids, masks, _ = read_masks(tmp_path / "masks" / "masks.parquet")
@@ -77,7 +82,7 @@ def test_run_calibrate_writes_masks_report_plot_and_metrics(tmp_path: Path) -> N
 
 def test_stripes_mode_ignores_the_boxes(tmp_path: Path) -> None:
     boxes, train = _inputs(tmp_path)
-    run_calibrate(boxes, train, tmp_path / "m", tmp_path / "p", tmp_path / "metrics.json",
+    run_calibrate(boxes, train, tmp_path / "m", *plots(tmp_path / "p"), tmp_path / "metrics.json",
                   CalibrationConfig(), MaskConfig(mode="stripes"), PatchGrid())
     _, masks, meta = read_masks(tmp_path / "m" / "masks.parquet")
     assert meta["mode"] == "stripes" and bool((masks == masks[0]).all())
@@ -91,7 +96,7 @@ def test_stripes_mode_writes_the_model_s_stripe_attention_masks(tmp_path: Path, 
 
     boxes, train = _inputs(tmp_path)
     grid = PatchGrid()
-    run_calibrate(boxes, train, tmp_path / "masks", tmp_path / "plots", tmp_path / "metrics.json",
+    run_calibrate(boxes, train, tmp_path / "masks", *plots(tmp_path / "plots"), tmp_path / "metrics.json",
                   CalibrationConfig(), MaskConfig(mode="stripes", rule=rule), grid)
     _, masks, _ = read_masks(tmp_path / "masks" / "masks.parquet")
     stripes = stripe_part_masks(grid)  # what `model.part_attention: stripes` attends with
