@@ -79,8 +79,18 @@ def stage_closure(name: str) -> set[Path]:
     return closure(f"stages.{name}", STAGES[name].entry.partition(":")[0])
 
 
+def data_folders(files: set[str]) -> set[str]:
+    """The package-data folders (no .py file in them, e.g. reid/model/model_configs) beside the modules in `files`:
+    what a module reads at run time is as much the stage's code as what it imports."""
+    modules = {f.rpartition("/")[0] for f in files}
+    return {folder.relative_to(ROOT).as_posix() for folder in (ROOT / "reid").rglob("*")
+            if folder.is_dir() and folder.name != "__pycache__" and not any(folder.glob("*.py"))
+            and any(folder.iterdir()) and folder.parent.relative_to(ROOT).as_posix() in modules}
+
+
 def code_deps(name: str) -> list[str]:
-    """Stage `name`'s import closure as dvc.yaml deps: a folder where every .py file under it is imported."""
+    """Stage `name`'s import closure as dvc.yaml deps: a folder where every .py file under it is imported,
+    and the package data beside its modules."""
     files = {p.relative_to(ROOT).as_posix() for p in stage_closure(name)}
     folders = sorted({f.rpartition("/")[0] for f in files} - set(OUR_PACKAGES), key=lambda d: (d.count("/"), d))
     whole: list[str] = []
@@ -88,7 +98,7 @@ def code_deps(name: str) -> list[str]:
         inside = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*.py")}
         if not any(folder.startswith(f"{w}/") for w in whole) and inside <= files:
             whole.append(folder)
-    rest = [f for f in files if not any(f.startswith(f"{w}/") for w in whole)]
+    rest = [f for f in files | data_folders(files) if not any(f.startswith(f"{w}/") for w in whole)]
     return sorted([*whole, *rest], key=lambda d: (not d.startswith("stages/"), d))
 
 

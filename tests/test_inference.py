@@ -17,9 +17,9 @@ import reid
 from reid.errors import InputError
 from reid.evaluation.extract import extract
 from reid.model.checkpoint import load_for_inference, save_checkpoint
-from reid.model.configs import MuvaConfig
 from reid.model.muva import build_reid_encoder
 from reid.utils.images import read_image
+from tests.kit.params import muva
 
 
 def some_paths(bench, n: int = 6) -> list[str]:
@@ -95,7 +95,7 @@ def test_bad_inputs_are_input_errors(bench, tmp_path):
     with pytest.raises(InputError, match="not an image"):
         model.embed([str(tmp_path / "a.jpg")])
     torch.manual_seed(0)
-    save_checkpoint(build_reid_encoder(MuvaConfig(num_classes=2, backbone="demo", parts=())), tmp_path / "g.pt")
+    save_checkpoint(build_reid_encoder(muva(2, backbone="demo", image_size=[256, 128], parts=[])), tmp_path / "g.pt")
     with pytest.raises(InputError, match="predicts no part masks"):
         reid.load_model(tmp_path / "g.pt", device="cpu").part_masks(some_paths(bench, 1))
 

@@ -1,9 +1,11 @@
 """Which way the packages of reid/ may import: each only from the layers below its own.
 
-The table is the code as it stands: errors and utils lowest, the configuration schema above
-them, then the steps in pipeline order, the model, evaluation, training, and the user-facing
-modules on top. A few constants-only modules (importing nothing of reid) are shared by every
-layer: the configuration names the closed sets they define without depending on their packages.
+The table is the code as it stands: errors and utils lowest, the configuration's building
+blocks (sections, checks, autos) above them, then the steps in pipeline order, the model,
+evaluation, training, the schema that composes every package's sections (and the loader of
+params files on it), and the user-facing modules on top. A row names packages or, where one
+module of a package sits elsewhere, that module (`config.schema`): the most specific entry
+decides. A few constants-only modules (importing nothing of reid) are shared by every layer.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (  # lowest first; a package imports only 
     ("errors", "wiring"),  # wiring: the table of stages and their files, plain data
     ("utils",),
     ("engine",),  # the one training loop and its torchrun, state, log and finite-check helpers
-    ("config",),
+    ("config",),  # section, checks, autos: what every package's `config` module builds on
     ("synth",),
     ("grounding",),
     ("masks",),
@@ -27,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (  # lowest first; a package imports only 
     ("evaluation",),
     ("pretrain",),
     ("training",),  # stage 1 asks pretrain where its checkpoint lies
+    ("config.schema", "config.load"),  # composes the sections every package above `config` defines
     ("inference",),
     ("export", "feature_store", "search"),
     ("cli",),
@@ -36,9 +39,9 @@ RANK = {package: rank for rank, row in enumerate(LAYERS) for package in row}
 
 
 def package_of(module: str) -> str | None:
-    """The top-level package (or module) of reid that `module` belongs to; None for reid itself."""
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else None
+    """The entry of LAYERS that `module` belongs to (the most specific one); None for reid itself."""
+    parts = module.split(".")[1:]
+    return next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in RANK), None)
 
 
 def resolved(name: str) -> str | None:
@@ -57,8 +60,9 @@ def reid_modules() -> dict[str, Path]:
 
 
 def test_every_package_has_a_layer():
-    packages = {package_of(m) for m in reid_modules()} - {None}
-    assert packages == set(RANK), f"place these in LAYERS: {sorted(packages - set(RANK))}"
+    packages = {m.split(".")[1] for m in reid_modules() if "." in m}
+    assert packages == {entry.split(".")[0] for entry in RANK}, f"place these in LAYERS: {sorted(packages - set(RANK))}"
+    assert all(module_file(f"reid.{entry}") for entry in RANK), "every entry of LAYERS names a module of reid"
 
 
 @pytest.mark.parametrize("module", SHARED)

@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
-from reid.cli.common import command
+from reid.cli.common import command, load_params
 from reid.cli.stages import default_path, run_stage, with_roles
 from reid.config.checks import check_device
 from reid.data.manifest import read_manifest
 from reid.errors import InputError
 from reid.evaluation.record import metrics_record
-from reid.evaluation.run import EvalConfig, evaluate_target
+from reid.evaluation.run import evaluate_target
 from reid.feature_store import embed_files, image_files, model_digest, read_features
 from reid.inference import Encoder, load_model
 from reid.search import rank_gallery, search_sheet
@@ -89,18 +89,20 @@ def evaluate(
 ) -> None:
     """mAP and Rank-1/5/10 of the model on ingested datasets (or, without --dataset, the stage `evaluate`).
 
-    --batch-size, --workers, --device and --json apply with --dataset (and of the paths --model,
-    --manifests and --sheets, none meaning no sheets); without it, params `evaluation` and every path apply.
+    With --dataset: params `evaluation` with --batch-size, --workers and --device on top, --json,
+    and of the paths --model, --manifests and --sheets (none: no sheets); without it, the params
+    and every path apply.
     """
     if not dataset:
         run_stage("evaluate", params, set_, paths)
         return
+    section = load_params(params, set_).evaluation
     model = paths["model"] or default_path("evaluate", "model", params, set_)
     manifests, sheets = paths["manifests"] or default_path("evaluate", "manifests", params, set_), paths["sheets"]
     encoder = _load(model, device)
     frames = {key: read_manifest(manifests, key) for key in dataset}  # every key checked before any work
-    config = EvalConfig(batch_size=batch_size, workers=workers, sheet_queries=8 if sheets else 0, mask_images=0,
-                        bootstrap_draws=0)
+    config = section.model_copy(update={"batch_size": batch_size, "workers": workers, "mask_images": 0,
+                                        "sheet_queries": section.sheet_queries if sheets else 0, "bootstrap_draws": 0})
     if sheets:
         sheets.mkdir(parents=True, exist_ok=True)
     results = {key: evaluate_target(encoder.module, frame, key, config, encoder.device, sheets, model.name)

@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from reid.config.schema import Invalid, PipelineConfig
+from reid.config.schema import PipelineConfig
+from reid.config.section import Invalid
 from reid.errors import ConfigError, InputError
 
 MAX_REPORTED = 3  # problems spelled out in the one line; the rest are counted

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from reid.data.config import Augment
 from reid.masks.grid import PatchGrid
 from reid.masks.voting import flip_masks
 from reid.utils.images import read_image
@@ -50,22 +51,6 @@ class Preprocess:
 
     def __call__(self, rgb: np.ndarray) -> torch.Tensor:
         return self.to_tensor(self.resize(rgb))
-
-
-@dataclass(frozen=True)
-class Augment:
-    """Training augmentation: flip (paper), crop and erasing (switches, off by default)."""
-
-    flip: float = 0.5  # probability of a horizontal flip of image + masks
-    random_crop: bool = False  # pad by `crop_pad` pixels, crop back at a random offset
-    crop_pad: int = 10
-    random_erasing: float = 0.0  # probability of erasing one random rectangle
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.flip <= 1.0 or not 0.0 <= self.random_erasing <= 1.0:
-            raise ValueError(f"augmentation probabilities must lie in [0, 1]: {self}")
-        if self.crop_pad < 0:
-            raise ValueError(f"crop_pad must be >= 0, got {self.crop_pad}")
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

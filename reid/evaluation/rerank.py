@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from reid.evaluation.config import Rerank
 from reid.evaluation.metrics import (
     DEFAULT_CHUNK_SIZE,
     Features,
@@ -33,27 +34,6 @@ from reid.utils.progress import progress
 
 ROW_BLOCK = 4096  # items per step of the sparse work (set growth, query expansion)
 PAIR_BLOCK = 1 << 16  # item pairs per gathered dot product
-
-
-@dataclass(frozen=True)
-class RerankConfig:
-    """The `evaluation.rerank` section: the paper's k1 = 20, k2 = 6, λ = 0.3; off by default."""
-
-    enabled: bool = False
-    k1: int = 20  # size of the k-reciprocal neighbourhood
-    k2: int = 6  # neighbours averaged by the local query expansion (1 = none)
-    lambda_value: float = 0.3  # weight of the original distance in the final one
-
-    def __post_init__(self) -> None:
-        check_parameters(self.k1, self.k2, self.lambda_value)
-
-
-def check_parameters(k1: int, k2: int, lambda_value: float) -> None:
-    """ValueError naming the key unless 1 <= k2 <= k1 and 0 <= λ <= 1."""
-    if k1 < 1 or not 1 <= k2 <= k1:
-        raise ValueError(f"evaluation.rerank needs k1 >= 1 and 1 <= k2 <= k1, got k1 = {k1}, k2 = {k2}")
-    if not 0 <= lambda_value <= 1:
-        raise ValueError(f"evaluation.rerank.lambda_value must lie in [0, 1], got {lambda_value}")
 
 
 @dataclass(frozen=True)
@@ -99,12 +79,10 @@ class KReciprocal:
         self,
         query_feats: Features,
         gallery_feats: Features,
-        k1: int = 20,
-        k2: int = 6,
-        lambda_value: float = 0.3,
+        config: Rerank,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ):
-        check_parameters(k1, k2, lambda_value)
+        k1, k2, lambda_value = config.k1, config.k2, config.lambda_value
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         query, gallery = _as_features(query_feats, "query_feats"), _as_features(gallery_feats, "gallery_feats")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,11 @@ import polars as pl
 import torch
 
 from reid.config.checks import check_device
-from reid.config.schema import Evaluation
 from reid.data.manifest import read_manifest
 from reid.data.protocol import read_protocol
-from reid.errors import ArtifactError, InputError, ReidError, building
+from reid.errors import ArtifactError, InputError, ReidError
 from reid.evaluation.bootstrap import bootstrap_draws
+from reid.evaluation.config import Evaluation
 from reid.evaluation.extract import Extraction, extract, predicts_masks
 from reid.evaluation.mask_iou import box_mask_iou
 from reid.evaluation.metrics import ReIDMetrics, evaluate_distances, evaluate_features
@@ -36,7 +35,7 @@ from reid.evaluation.pictures import (
     write_cmc,
 )
 from reid.evaluation.record import CI_LEVEL, TargetResult, metrics_record
-from reid.evaluation.rerank import KReciprocal, RerankConfig
+from reid.evaluation.rerank import KReciprocal
 from reid.masks.report import truth_boxes
 from reid.model.checkpoint import load_for_inference
 from reid.utils.files import reason_of
@@ -48,37 +47,6 @@ TOP_K = 10  # gallery matches per query on the ranking sheet
 BOOTSTRAP_SEED = 0
 
 
-@dataclass(frozen=True)
-class EvalConfig:
-    """The `evaluation` section of params.yaml."""
-
-    batch_size: int = 128  # images per forward pass
-    device: str = "auto"  # auto | cpu | cuda | cuda:1 …
-    workers: int = 2  # image-decoding processes (0 = in the main process)
-    max_rank: int = 50  # CMC curve length
-    sheet_queries: int = 8  # rows of each target's ranking sheet (0 = no sheet)
-    mask_images: int = 6  # images per target on the part-mask figure (0 = no figure)
-    bootstrap_draws: int = 1000  # identity resamples behind the 95 % intervals (0 = no interval)
-    rerank: RerankConfig = field(default_factory=RerankConfig)  # k-reciprocal re-ranking, beside the plain numbers
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.workers < 0:
-            raise ValueError(
-                f"evaluation.batch_size must be >= 1 and workers >= 0, got {self.batch_size} and {self.workers}"
-            )
-        if self.max_rank < 10:
-            raise ValueError(f"evaluation.max_rank must be >= 10 (Rank-10 is reported), got {self.max_rank}")
-        if self.sheet_queries < 0 or self.mask_images < 0 or self.bootstrap_draws < 0:
-            raise ValueError("evaluation.sheet_queries, mask_images and bootstrap_draws must be >= 0")
-
-
-def eval_config(section: Evaluation) -> EvalConfig:
-    """The evaluation settings from the validated `evaluation` section (device checked first)."""
-    check_device("evaluation.device", section.device)
-    with building("evaluation"):
-        return EvalConfig(**section.plain(rerank=True), rerank=RerankConfig(**section.rerank.plain()))
-
-
 def run_evaluate(
     checkpoint: Path,
     manifests_dir: Path,
@@ -87,7 +55,7 @@ def run_evaluate(
     cmc_dir: Path,
     cmc_plot: Path,
     sheets_dir: Path,
-    config: EvalConfig = EvalConfig(),
+    config: Evaluation,
 ) -> dict:
     """Evaluate the checkpoint on every target of the protocol; write metrics and pictures.
 
@@ -95,6 +63,7 @@ def run_evaluate(
     pictures (`ranking_<TARGET>.png`, and `part_masks.png` for models that predict masks), in
     one folder so that DVC can declare it whatever the model and protocol.
     """
+    check_device("evaluation.device", config.device)
     protocol = load_protocol(protocol_json)
     device = resolve_device(config.device)
     encoder = load_model(checkpoint, device)
@@ -140,7 +109,7 @@ def load_protocol(path: Path) -> dict:
 
 
 def evaluate_target(
-    encoder: ReidEncoder, frame: pl.DataFrame, target: str, config: EvalConfig, device: torch.device, sheets_dir: Path,
+    encoder: ReidEncoder, frame: pl.DataFrame, target: str, config: Evaluation, device: torch.device, sheets_dir: Path,
     model: str,
 ) -> TargetResult:
     """Metrics (and mask IoU on synthetic data) of one target; writes its ranking sheet."""
@@ -178,11 +147,10 @@ def evaluate_target(
 
 
 def rerank_metrics(
-    q_feats: torch.Tensor, g_feats: torch.Tensor, ids: tuple[np.ndarray, ...], config: EvalConfig
+    q_feats: torch.Tensor, g_feats: torch.Tensor, ids: tuple[np.ndarray, ...], config: Evaluation
 ) -> ReIDMetrics:
     """The metrics after k-reciprocal re-ranking, its distances fed to the evaluator chunk by chunk."""
-    r = config.rerank
-    distances = KReciprocal(q_feats, g_feats, r.k1, r.k2, r.lambda_value)
+    distances = KReciprocal(q_feats, g_feats, config.rerank)
     return evaluate_distances(distances, len(q_feats), len(g_feats), *ids, max_rank=config.max_rank,
                               device=q_feats.device)
 
@@ -245,4 +213,4 @@ def evaluate(params: StageParams, io: StageIO) -> None:
     out = io.outputs
     run_evaluate(checkpoint=io.inputs["model"], manifests_dir=io.inputs["manifests"], protocol_json=io.inputs["protocol"],
                  metrics_path=out["metrics"], cmc_dir=out["cmc"], cmc_plot=out["cmc_plot"], sheets_dir=out["sheets"],
-                 config=eval_config(params.evaluation))
+                 config=params.evaluation)

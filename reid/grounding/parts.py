@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-PARTS: tuple[str, ...] = ("head", "upper", "legs")
+Part = Literal["head", "upper", "legs"]  # in this order: the rows of G and the local tokens
+PARTS: tuple[str, ...] = get_args(Part)
 PART_PHRASES: dict[str, str] = {
     "head": "the head of the person",
     "upper": "the upper body of the person",
@@ -16,7 +18,7 @@ PROMPT_TEMPLATE = "Guide me to the location of {phrase} within the image by prov
 PROMPTS: dict[str, str] = {p: PROMPT_TEMPLATE.format(phrase=PART_PHRASES[p]) for p in PARTS}
 
 # The equal-thirds windows (y0, y1) of the paper's stripe baselines (Table 8): the one definition
-# behind the stripes expert, the `stripes` mask mode, calibration's fallback window and the model's stripe attention.
+# behind the `stripes` mask mode, calibration's fallback window and the model's stripe attention.
 EQUAL_THIRDS: dict[str, tuple[float, float]] = {"head": (0.0, 1 / 3), "upper": (1 / 3, 2 / 3), "legs": (2 / 3, 1.0)}
 
 STATUSES: tuple[str, ...] = ("ok", "no_box", "parse_error", "error")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,9 @@ from typing import Any
 import polars as pl
 
 from reid.config.checks import check_device
-from reid.config.schema import Grounding
 from reid.engine.distributed import barrier, init_distributed, shutdown
-from reid.errors import ConfigError, ReidError, building
+from reid.errors import ReidError
+from reid.grounding.config import Grounding
 from reid.grounding.contact_sheet import contact_sheet
 from reid.grounding.experts import Expert, GroundItem, build_expert
 from reid.grounding.parts import PARTS, STATUSES, PartResult
@@ -43,25 +42,6 @@ ERROR_SAMPLES = 3  # error messages quoted in warnings and in the threshold fail
 METRIC_STATUS = {"ok": "ok", "no_box": "no_box", "parse_error": "parse_error", "error": "failed"}
 
 
-@dataclass(frozen=True)
-class GroundingConfig:
-    expert: str = "stripes"
-    batch_size: int = 8  # images per expert call (CogVLM: 3 sequences per image)
-    expert_params: dict[str, Any] = field(default_factory=dict)
-    sheet_images: int = 24
-    max_attempts: int = 3  # an image answered `error` is grounded again until it has had this many attempts
-    max_error_fraction: float = 0.05  # the run fails when more of the images than this end in `error`
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigError("grounding.batch_size", self.batch_size, "must be >= 1")
-        if self.max_attempts < 1:
-            raise ConfigError("grounding.max_attempts", self.max_attempts, "must be >= 1 (1 = never retry an error)")
-        if not 0.0 <= self.max_error_fraction <= 1.0:
-            raise ConfigError("grounding.max_error_fraction", self.max_error_fraction,
-                              "must be a fraction in [0, 1] (1 = never fail on errors)")
-
-
 def with_dataset_dir(train: pl.DataFrame) -> pl.DataFrame:
     """Add `dataset_dir` = the image path with its dataset-relative part removed."""
     return train.with_columns(
@@ -75,21 +55,6 @@ def check_expert_data(expert: Expert, train: pl.DataFrame) -> None:
     check = getattr(expert, "check_data", None)
     if check is not None:
         check(sorted(train["dataset_dir"].unique().to_list()))
-
-
-def grounding_config(section: Grounding) -> GroundingConfig:
-    """The run's settings from the validated `grounding` section (only the chosen expert's block)."""
-    if section.expert == "cogvlm":
-        check_device("grounding.cogvlm.device", section.cogvlm.device)
-    with building("grounding"):
-        return GroundingConfig(
-            expert=section.expert,
-            batch_size=section.batch_size,
-            expert_params=getattr(section, section.expert).plain(),
-            sheet_images=section.sheet_images,
-            max_attempts=section.max_attempts,
-            max_error_fraction=section.max_error_fraction,
-        )
 
 
 def pending_images(train: pl.DataFrame, answers: pl.DataFrame, max_attempts: int) -> pl.DataFrame:
@@ -213,7 +178,7 @@ def merge_outputs(train: pl.DataFrame, store: GroundingStore, out_path: Path) ->
     return merged
 
 
-def _failure_report(failed: dict[str, Any], total: int, fraction: float, config: GroundingConfig) -> str:
+def _failure_report(failed: dict[str, Any], total: int, fraction: float, config: Grounding) -> str:
     """One line: how many images are in `error` against the threshold, the first messages, what to do."""
     left = failed["images"] - failed["out_of_attempts"]
     line = (f"{failed['images']} of {total} images ({fraction:.1%}) have status error "
@@ -233,7 +198,7 @@ def run_grounding(
     out_path: str | os.PathLike,
     sheet_path: str | os.PathLike,
     summary_path: str | os.PathLike,
-    config: GroundingConfig,
+    config: Grounding,
     expert: Expert | None = None,
 ) -> dict[str, Any] | None:
     """Ground every pending training image on this rank's shard; rank 0 writes the outputs.
@@ -242,10 +207,12 @@ def run_grounding(
     from `config` (tests pass fakes). Raises `ReidError` (on rank 0, after writing the store
     and the outputs) when more than `config.max_error_fraction` of the images end in `error`.
     """
+    if expert is None and config.expert == "cogvlm":
+        check_device("grounding.cogvlm.device", config.cogvlm.device)
     ctx = init_distributed("auto", timeout=BARRIER_TIMEOUT)
     rank, world = ctx.rank, ctx.world
     try:
-        expert = expert or build_expert(config.expert, config.expert_params, ctx.local_rank)
+        expert = expert or build_expert(config, ctx.local_rank)
         train = with_dataset_dir(pl.read_parquet(train_path))
         check_expert_data(expert, train)
         store = GroundingStore(store_root, expert.identity())
@@ -306,4 +273,4 @@ def ground(params: StageParams, io: StageIO) -> None:
     """Stage `ground` (under torchrun, every rank runs it)."""
     out = io.outputs
     run_grounding(io.inputs["train"], out["store"], out["boxes"], out["sheet"], out["metrics"],
-                  grounding_config(params.grounding))
+                  params.grounding)

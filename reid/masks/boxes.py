@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 import polars as pl
 
-CHOICES = ("first", "largest", "union")
+from reid.masks.config import Choose
+
+CHOICES: tuple[str, ...] = get_args(Choose)
 
 
 @dataclass

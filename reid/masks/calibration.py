@@ -14,28 +14,9 @@ import numpy as np
 
 from reid.grounding.parts import EQUAL_THIRDS  # the fallback window
 from reid.masks.boxes import PartBoxes
+from reid.masks.config import Calibration
 
-RULES = ("mad", "quantile")
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution × this = its standard deviation
-
-
-@dataclass(frozen=True)
-class CalibrationConfig:
-    enabled: bool = True  # False reproduces the paper's "w/o calibration"
-    choose: str = "first"  # first | largest | union, when an answer holds several boxes
-    rule: str = "mad"  # mad: median ± k·σ̂ (robust); quantile: [q_low, q_high]
-    mad_k: float = 3.0
-    min_spread: float = 0.3  # mad rule: bounds at least ±this fraction of the median (tight clusters)
-    quantiles: tuple[float, float] = (0.02, 0.98)
-    min_good: int = 10  # fewer good boxes than this: fall back to equal-thirds stripes
-    stripe_windows: dict[str, tuple[float, float]] | None = None  # None = learnt from the good boxes
-
-    def __post_init__(self) -> None:
-        if self.rule not in RULES:
-            raise ValueError(f"calibration.rule must be one of {RULES}, got '{self.rule}'")
-        lo, hi = self.quantiles
-        if not 0.0 <= lo < hi <= 1.0:
-            raise ValueError(f"calibration.quantiles must satisfy 0 <= low < high <= 1, got {self.quantiles}")
 
 
 @dataclass
@@ -56,7 +37,7 @@ def box_stats(boxes: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def thresholds(values: np.ndarray, config: CalibrationConfig) -> tuple[float, float]:
+def thresholds(values: np.ndarray, config: Calibration) -> tuple[float, float]:
     """(low, high) bounds of the plausible values, from the statistics of `values` (NaN ignored)."""
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -69,7 +50,7 @@ def thresholds(values: np.ndarray, config: CalibrationConfig) -> tuple[float, fl
     return median - spread, median + spread
 
 
-def calibrate(raw: PartBoxes, config: CalibrationConfig) -> Calibrated:
+def calibrate(raw: PartBoxes, config: Calibration) -> Calibrated:
     """Replace implausible, missing and failed boxes by the part's stripe window."""
     if not config.enabled:
         return Calibrated(raw.boxes.copy(), np.full(raw.missing.shape, "", dtype=object))
@@ -96,7 +77,7 @@ def calibrate(raw: PartBoxes, config: CalibrationConfig) -> Calibrated:
     return Calibrated(boxes, reason, bounds, windows)
 
 
-def _window(part: str, tops: np.ndarray, bottoms: np.ndarray, config: CalibrationConfig) -> tuple[float, float]:
+def _window(part: str, tops: np.ndarray, bottoms: np.ndarray, config: Calibration) -> tuple[float, float]:
     """Where the part's good boxes usually lie (median top, median bottom), or the configured window."""
     if config.stripe_windows is not None:
         lo, hi = config.stripe_windows[part]

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 
-from reid.config.choices import backbone_geometry
-from reid.config.schema import PipelineConfig
-from reid.errors import building
 from reid.grounding.parts import EQUAL_THIRDS, PARTS
 from reid.masks.boxes import collect_boxes
-from reid.masks.calibration import CalibrationConfig
 from reid.masks.calibration import calibrate as calibrate_boxes
+from reid.masks.config import Calibration, Masks
 from reid.masks.grid import PatchGrid
 from reid.masks.report import (
     height_histograms,
@@ -30,33 +26,6 @@ from reid.masks.store import write_masks
 from reid.masks.voting import equal_thirds_masks, stripe_boxes, vote
 from reid.wiring import StageIO, StageParams
 
-MODES = ("calibrated", "stripes")
-
-
-@dataclass(frozen=True)
-class MaskConfig:
-    mode: str = "calibrated"  # stripes: equal-thirds masks for every image (paper Table 8)
-    rule: str = "centre"  # centre | coverage
-    coverage: float = 0.5  # coverage rule: fraction of the patch the box must cover
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"masks.mode must be one of {MODES}, got '{self.mode}'")
-
-
-def calibrate_settings(params: PipelineConfig) -> dict[str, Any]:
-    """`run_calibrate`'s settings from the validated tree: `calibration`, `masks` and the model's patch grid."""
-    calibration = params.calibration.plain(sheet_images=True)  # the sheet's size is the picture's, not the algorithm's
-    calibration["quantiles"] = tuple(calibration["quantiles"])
-    with building("calibration"):
-        calibration = CalibrationConfig(**calibration)
-    with building("masks"):
-        masks = MaskConfig(**params.masks.plain())
-    height, width = params.model.image_size
-    patch, _ = backbone_geometry(params.model.backbone, params.model.clip)
-    return {"calibration": calibration, "masks": masks, "grid": PatchGrid(height, width, patch, patch),
-            "sheet_images": params.calibration.sheet_images}
-
 
 def run_calibrate(
     boxes_path: Path,
@@ -66,15 +35,14 @@ def run_calibrate(
     plot_data: Path,
     sheet: Path,
     metrics_path: Path,
-    calibration: CalibrationConfig,
-    masks: MaskConfig,
+    calibration: Calibration,
+    masks: Masks,
     grid: PatchGrid,
-    sheet_images: int = 12,
 ) -> dict:
     """Calibrate the boxes of the protocol's training images and vote them onto `grid`.
 
-    `plot` and `plot_data` are the Fig. 5 histograms (PNG, CSV); `sheet` shows `sheet_images`
-    images with their raw and calibrated boxes side by side.
+    `plot` and `plot_data` are the Fig. 5 histograms (PNG, CSV); `sheet` shows
+    `calibration.sheet_images` images with their raw and calibrated boxes side by side.
     """
     train = pl.read_parquet(train_path)
     store = pl.read_parquet(boxes_path)
@@ -98,7 +66,8 @@ def run_calibrate(
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     hist.write_csv(plot_data)
     plot_height_histograms(hist, PARTS, calibrated, Path(plot))
-    calibration_sheet(train["path"].to_list(), raw, calibrated, Path(sheet), sheet_images, _setting(calibration, masks))
+    calibration_sheet(train["path"].to_list(), raw, calibrated, Path(sheet), calibration.sheet_images,
+                      _setting(calibration, masks))
 
     counts = replacement_counts(calibrated, PARTS)
     truth = truth_boxes(train, PARTS)
@@ -107,8 +76,8 @@ def run_calibrate(
     report = {
         "synthetic": bool(train["synthetic"].any()),
         "images": len(image_ids),
-        "calibration": asdict(calibration),
-        "masks": asdict(masks),
+        "calibration": calibration.model_dump(exclude={"sheet_images"}),  # the algorithm's keys, not the picture's
+        "masks": masks.model_dump(),
         "grid": asdict(grid),
         "sanitised": dict(raw.sanitised),
         "counts": counts,
@@ -128,7 +97,7 @@ def run_calibrate(
     return report
 
 
-def _setting(calibration: CalibrationConfig, masks: MaskConfig) -> str:
+def _setting(calibration: Calibration, masks: Masks) -> str:
     """How the sheet's boxes were calibrated, and whether the masks follow them."""
     setting = f"{calibration.rule} rule, {calibration.choose} box" if calibration.enabled else "disabled"
     return setting + ("; masks.mode stripes: the masks ignore these boxes" if masks.mode == "stripes" else "")
@@ -155,4 +124,4 @@ def calibrate(params: StageParams, io: StageIO) -> None:
     out = io.outputs
     run_calibrate(boxes_path=io.inputs["boxes"], train_path=io.inputs["train"], out_dir=out["masks"],
                   plot=out["plot"], plot_data=out["plot_data"], sheet=out["sheet"], metrics_path=out["metrics"],
-                  **calibrate_settings(params))
+                  calibration=params.calibration, masks=params.masks, grid=params.model.grid)

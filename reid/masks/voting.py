@@ -7,12 +7,15 @@ is NaN and votes for no patch.
 
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 
 from reid.grounding.parts import EQUAL_THIRDS
+from reid.masks.config import VoteRule
 from reid.masks.grid import PatchGrid
 
-VOTE_RULES = ("centre", "coverage")
+VOTE_RULES: tuple[str, ...] = get_args(VoteRule)
 _DECIMALS = 9  # snap coordinates so that mirrored boxes vote exactly mirrored patches
 
 

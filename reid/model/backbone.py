@@ -13,7 +13,10 @@ from open_clip.model import _build_vision_tower
 from open_clip.transformer import VisionTransformer
 from torch import nn
 
+from reid.model.clip_configs import OUR_CONFIGS
 from reid.model.configs import MuvaConfig
+
+open_clip.add_model_config(OUR_CONFIGS)  # open_clip.create_model("demo") builds the demo backbone too
 
 
 def create_clip(config: MuvaConfig, pretrained: str | None = None) -> open_clip.CLIP:

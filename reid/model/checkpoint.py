@@ -25,7 +25,7 @@ from reid.model.muva import MuvaModel, ReidEncoder, build_muva, build_reid_encod
 from reid.utils.device import resolve_device
 from reid.utils.files import atomic_save, reason_of
 
-CHECKPOINT_FORMAT = "muva-checkpoint/1"
+CHECKPOINT_FORMAT = "muva-checkpoint/2"  # 2: the config holds the resolved `model` section
 
 
 def save_checkpoint(

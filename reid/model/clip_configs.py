@@ -1,27 +1,37 @@
-"""The named CLIP backbones as open_clip-format configs (the same keys as open_clip's JSON
-model configs): plain data importing nothing, so the configuration schema can name them."""
+"""The named CLIP backbones: open_clip JSON model configs, read as plain data.
+
+Data only (json and the file system, nothing of reid, no open_clip, no torch), so that the
+configuration schema, which every stage loads, can check a backbone's name and geometry.
+
+- `ViT-B-16` is open_clip's own config in its QuickGELU variant (`ViT-B-16-quickgelu.json`):
+  OpenAI's weights, which the paper fine-tunes, were trained with QuickGELU.  The file is found
+  with `importlib.util.find_spec`, which locates open_clip without executing it.
+- `demo` (`model_configs/demo.json`, shipped with the package and registered with open_clip where
+  models are built) is the small CLIP of the embedded demo, pre-trained here on captioned synthetic
+  people (stage `pretrain`, SPEC §8) in minutes on 2 CPU cores.  Like ViT-B-16 it is pre-trained at
+  a lower resolution (128x64, an 8x4 grid: 32 tokens, a person filling the frame) and its positional
+  embedding is interpolated to the re-ID grid; same patch size, so the 16x8 pseudo-label masks fit it.
+"""
 
 from __future__ import annotations
 
+import json
+from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
-BACKBONE_CONFIGS: dict[str, dict[str, Any]] = {
-    # open_clip's ViT-B-16 (OpenAI weights are trained with QuickGELU, hence quick_gelu).
-    "ViT-B-16": {
-        "embed_dim": 512,
-        "quick_gelu": True,
-        "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12},
-    },
-    # Small CLIP of the embedded demo, pre-trained here on captioned synthetic people (stage
-    # `pretrain`, SPEC §8): trains in minutes on 2 CPU cores.  Like ViT-B-16 it is pre-trained
-    # at a lower resolution (128x64, an 8x4 grid: 32 tokens, a person filling the frame) and
-    # its positional embedding is interpolated to the re-ID grid; same patch size, so the
-    # 16x8 pseudo-label masks fit it unchanged.
-    "demo": {
-        "embed_dim": 128,
-        "quick_gelu": True,
-        "vision_cfg": {"image_size": [128, 64], "layers": 3, "width": 128, "head_width": 32, "patch_size": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 2},
-    },
+OUR_CONFIGS = Path(__file__).with_name("model_configs")  # registered with open_clip by reid.model.backbone
+
+
+def _open_clip_configs() -> Path:
+    spec = find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("open_clip is not installed: pip install -c constraints.txt -e .")
+    return Path(next(iter(spec.submodule_search_locations))) / "model_configs"
+
+
+BACKBONE_FILES: dict[str, Path] = {
+    "ViT-B-16": _open_clip_configs() / "ViT-B-16-quickgelu.json",
+    "demo": OUR_CONFIGS / "demo.json",
 }
+BACKBONE_CONFIGS: dict[str, dict[str, Any]] = {name: json.loads(path.read_text()) for name, path in BACKBONE_FILES.items()}

@@ -1,14 +1,15 @@
 """Model configurations as plain data: a MUVA model is rebuilt from its `MuvaConfig` alone.
 
-`MuvaConfig` wraps one of the open_clip-format CLIP configs of `reid.model.clip_configs` with
-everything MUVA adds (input size, part tokens, RMP, prompts, classifier size) and with the
-switches for the paper's ablations:
+`MuvaConfig` is the `model` section (`reid.model.params.Model`, the one definition of its keys)
+with every choice resolved — the backbone's open_clip config written out, `rmp.heads: auto`
+and null domain phrases replaced by what the protocol decides — plus the protocol's identities
+and the constants that are not params.  The paper's ablations are keys of that section:
 
-| ablation (paper)                 | field                                            |
+| ablation (paper)                 | key                                              |
 |----------------------------------|--------------------------------------------------|
 | granularities G, G+H, … (Tab. 5) | `parts` (a subset of `PART_NAMES`, in that order) |
-| w/o AM-MSA = global only (Tab.13)| `parts=()`                                       |
-| stripes instead of AM-MSA (Tab.8)| `part_attention="stripes"`                       |
+| w/o AM-MSA = global only (Tab.13)| `parts: []`                                      |
+| stripes instead of AM-MSA (Tab.8)| `part_attention: stripes`                        |
 | PAP / DSP prompts (Tab. 7)       | `prompts.style`, `prompts.domain_phrases`        |
 | RMP w/o LN / RC (Tab. 10)        | `rmp.layer_norm`, `rmp.inner_residual`           |
 | RMP heads (Tab. 12)              | `rmp.heads`                                      |
@@ -16,18 +17,16 @@ switches for the paper's ablations:
 
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
+from reid.config.autos import AUTO, auto_rmp_heads
 from reid.grounding.parts import (
     PARTS as PART_NAMES,  # order of G's rows [B, 3, Npatch] and of the local tokens
 )
 from reid.masks.grid import PatchGrid
-from reid.model.clip_configs import BACKBONE_CONFIGS
-
-PART_ATTENTIONS = ("am_msa", "stripes")
-PROMPT_STYLES = ("universal", "part_agnostic", "domain_specific")
+from reid.model.params import Model, Prompts, Rmp
 
 DOMAIN_STYLE_PHRASES: dict[str, str] = {
     # Our wording for the domain-specific prompt ablation (Table 7, "DSP"); the paper describes
@@ -39,94 +38,51 @@ DOMAIN_STYLE_PHRASES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class RmpConfig:
-    """Residual Mask Prediction (paper §3.2.1) and mask gating (§3.2.2)."""
-
-    heads: int = 2  # 2 for single-source except MS, 8 for MS and multi-source
-    layer_norm: bool = True  # the three LNs of Eq. 5 (Table 10 "LN")
-    inner_residual: bool = True  # r' = CrossAttn(...) + r (Table 10 "RC")
-    threshold: float = 0.5  # t of Eq. 6
-
-
-@dataclass(frozen=True)
-class PromptConfig:
-    """Learnable multi-grained prompts (paper §3.1.1)."""
-
-    n_tokens: int = 4  # N learnable tokens per template
-    init_std: float = 0.002
-    style: str = "universal"  # universal | part_agnostic | domain_specific
-    domain_phrases: tuple[str, ...] = ()  # domain_specific only: one phrase per domain id
+def resolved(model: Model, sources: Sequence[str]) -> Model:
+    """`model` with its open_clip config written out and its autos decided for training on `sources`."""
+    heads = auto_rmp_heads(sources) if model.rmp.heads == AUTO else model.rmp.heads
+    phrases = model.prompts.domain_phrases
+    if phrases is None and model.prompts.style == "domain_specific":
+        missing = [s for s in sources if s not in DOMAIN_STYLE_PHRASES]
+        if missing:
+            raise ValueError(f"no domain phrase for {missing}: give model.prompts.domain_phrases (one per source, in order)")
+        phrases = [DOMAIN_STYLE_PHRASES[s] for s in sources]
+    data = model.model_dump()
+    data.update(clip=model.clip_config, rmp={**data["rmp"], "heads": heads},
+                prompts={**data["prompts"], "domain_phrases": phrases or []})
+    return Model.model_validate(data)  # validated again: resolved heads must divide the width too
 
 
 @dataclass(frozen=True)
 class MuvaConfig:
     """Everything needed to rebuild a MUVA model (weights aside).
 
-    `rmp` and `prompts` may be given as dicts (plain data); they become dataclasses.
-
-    `clip` is an open_clip-format config (defaults to `BACKBONE_CONFIGS[backbone]`);
-    `backbone` also names the open_clip model whose pretrained tags (e.g. "openai") apply.
-    `class_domains[c]` is the domain id of identity c; only domain-specific prompts use it
-    (with a single domain phrase it may be left out).
+    `model` is resolved (see `resolved`); `backbone` also names the open_clip model whose
+    pretrained tags (e.g. "openai") apply.  `class_domains[c]` is the domain id of identity c;
+    only domain-specific prompts use it (with a single domain phrase it may be left out).
     """
 
+    model: Model
     num_classes: int
-    backbone: str = "ViT-B-16"
-    clip: dict[str, Any] | None = None
-    image_size: tuple[int, int] = (256, 128)
+    class_domains: tuple[int, ...] | None = None
     pixel_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     pixel_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     pos_embed_interpolation: str = "bicubic"
-    parts: tuple[str, ...] = PART_NAMES
-    part_attention: str = "am_msa"
-    rmp: RmpConfig = field(default_factory=RmpConfig)
-    prompts: PromptConfig = field(default_factory=PromptConfig)
-    class_domains: tuple[int, ...] | None = None
+    prompt_init_std: float = 0.002
     local_token_std: float = 0.02
     classifier_std: float = 0.001
 
-    def __post_init__(self) -> None:
-        if self.clip is None:
-            if self.backbone not in BACKBONE_CONFIGS:
-                raise ValueError(
-                    f"unknown backbone '{self.backbone}': use one of {sorted(BACKBONE_CONFIGS)} or pass `clip`"
-                )
-            object.__setattr__(self, "clip", copy.deepcopy(BACKBONE_CONFIGS[self.backbone]))
-        for name in ("image_size", "pixel_mean", "pixel_std", "parts"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        if isinstance(self.rmp, dict):
-            object.__setattr__(self, "rmp", RmpConfig(**self.rmp))
-        if isinstance(self.prompts, dict):
-            prompts = {**self.prompts, "domain_phrases": tuple(self.prompts.get("domain_phrases", ()))}
-            object.__setattr__(self, "prompts", PromptConfig(**prompts))
-        if self.class_domains is not None:
-            object.__setattr__(self, "class_domains", tuple(int(d) for d in self.class_domains))
-        self._validate()
+    @classmethod
+    def of(cls, model: Model, sources: Sequence[str], num_classes: int,
+           class_domains: Sequence[int] | None = None) -> MuvaConfig:
+        """The architecture `model` describes, trained on `sources` with `num_classes` identities."""
+        return cls(resolved(model, sources), int(num_classes), None if class_domains is None else tuple(class_domains))
 
-    def _validate(self) -> None:
+    def __post_init__(self) -> None:
+        if self.model.rmp.heads == AUTO or self.model.prompts.domain_phrases is None or self.model.clip is None:
+            raise ValueError("MuvaConfig needs a resolved model section (MuvaConfig.of resolves one)")
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be positive, got {self.num_classes}")
-        unknown = [p for p in self.parts if p not in PART_NAMES]
-        if unknown or len(set(self.parts)) != len(self.parts):
-            raise ValueError(f"parts must be distinct names from {PART_NAMES}, got {list(self.parts)}")
-        ordered = tuple(p for p in PART_NAMES if p in self.parts)
-        if ordered != self.parts:
-            raise ValueError(f"parts must follow the order {PART_NAMES}, got {list(self.parts)}")
-        if self.part_attention not in PART_ATTENTIONS:
-            raise ValueError(f"part_attention must be one of {PART_ATTENTIONS}, got '{self.part_attention}'")
-        patch = self.clip["vision_cfg"]["patch_size"]
-        if any(size % patch for size in self.image_size):
-            raise ValueError(f"image_size {self.image_size} is not a multiple of the patch size {patch}")
-        width = self.clip["vision_cfg"]["width"]
-        if self.rmp.heads < 1 or width % self.rmp.heads:
-            raise ValueError(f"rmp.heads={self.rmp.heads} must divide the vision width {width}")
-        if not 0.0 < self.rmp.threshold < 1.0:
-            raise ValueError(f"rmp.threshold must lie in (0, 1), got {self.rmp.threshold}")
-        if self.prompts.style not in PROMPT_STYLES:
-            raise ValueError(f"prompts.style must be one of {PROMPT_STYLES}, got '{self.prompts.style}'")
-        if self.prompts.n_tokens < 1:
-            raise ValueError(f"prompts.n_tokens must be positive, got {self.prompts.n_tokens}")
         n_domains = len(self.prompts.domain_phrases)
         if self.prompts.style == "domain_specific":
             if n_domains == 0:
@@ -135,17 +91,44 @@ class MuvaConfig:
                 raise ValueError("domain_specific prompts with several domains need class_domains (one id per class)")
         if self.class_domains is not None:
             if len(self.class_domains) != self.num_classes:
-                raise ValueError(
-                    f"class_domains has {len(self.class_domains)} entries for {self.num_classes} classes"
-                )
+                raise ValueError(f"class_domains has {len(self.class_domains)} entries for {self.num_classes} classes")
             if self.prompts.style == "domain_specific" and any(d < 0 or d >= n_domains for d in self.class_domains):
                 raise ValueError(f"class_domains must index prompts.domain_phrases (0..{n_domains - 1})")
 
     @property
+    def backbone(self) -> str:
+        return self.model.backbone
+
+    @property
+    def clip(self) -> dict[str, Any]:
+        """The open_clip model config."""
+        return self.model.clip  # type: ignore[return-value]  # resolved: never None
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        height, width = self.model.image_size
+        return height, width
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.model.parts)
+
+    @property
+    def part_attention(self) -> str:
+        return self.model.part_attention
+
+    @property
+    def rmp(self) -> Rmp:
+        return self.model.rmp
+
+    @property
+    def prompts(self) -> Prompts:
+        return self.model.prompts
+
+    @property
     def grid(self) -> PatchGrid:
         """Where the patches fall on the model's input: the grid its part masks live on."""
-        patch = self.clip["vision_cfg"]["patch_size"]
-        return PatchGrid(self.image_size[0], self.image_size[1], patch, patch)
+        return self.model.grid
 
     @property
     def patch_grid(self) -> tuple[int, int]:
@@ -169,19 +152,21 @@ class MuvaConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain (JSON/YAML-serialisable) data; `MuvaConfig.from_dict` inverts it."""
-        data = asdict(self)
-        for key in ("image_size", "pixel_mean", "pixel_std", "parts"):
-            data[key] = list(data[key])
-        data["prompts"]["domain_phrases"] = list(data["prompts"]["domain_phrases"])
-        if data["class_domains"] is not None:
-            data["class_domains"] = list(data["class_domains"])
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["model"] = self.model.model_dump()
+        for key in ("class_domains", "pixel_mean", "pixel_std"):
+            data[key] = None if data[key] is None else list(data[key])
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MuvaConfig:
-        """Build from plain data (e.g. a params.yaml section); missing fields take their defaults."""
+        """Rebuild from `to_dict`'s plain data."""
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown model config fields {sorted(unknown)}; known: {sorted(known)}")
+        data = {**data, "model": Model.model_validate(data["model"])}
+        for key in ("class_domains", "pixel_mean", "pixel_std"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return cls(**data)

@@ -83,7 +83,7 @@ class PromptLearner(nn.Module):
         class_domains = torch.tensor(domains) if domains else torch.zeros(config.num_classes, dtype=torch.long)
         self.register_buffer("class_domains", class_domains.long())
         self.tokens = nn.Parameter(torch.empty(config.num_classes, n_templates, n_tokens, width))
-        nn.init.normal_(self.tokens, std=config.prompts.init_std)
+        nn.init.normal_(self.tokens, std=config.prompt_init_std)
 
     def forward(self, labels: torch.Tensor) -> PromptBatch:
         """labels [n] → the identities' prompts, learned tokens in place of the placeholders."""

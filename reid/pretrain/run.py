@@ -16,12 +16,10 @@ from typing import Any
 import polars as pl
 
 from reid.config.checks import check_device
-from reid.config.schema import PipelineConfig
-from reid.errors import building
-from reid.model.configs import MuvaConfig
-from reid.pretrain.config import PretrainConfig
+from reid.model.params import Model
+from reid.pretrain.config import Pretrain
 from reid.pretrain.train import run_pretrain
-from reid.synth.captioned import CaptionedConfig, generate_captioned
+from reid.synth.captioned import generate_captioned
 from reid.wiring import PRETRAINED_FILE, StageIO, StageParams
 
 SKIPPED = "SKIPPED.json"
@@ -32,32 +30,19 @@ def pretrain_wanted(pretrained: str | None, checkpoint: str | os.PathLike) -> bo
     return pretrained is not None and Path(pretrained) == Path(checkpoint)
 
 
-def pretrain_settings(params: PipelineConfig) -> dict[str, Any]:
-    """`run_pretrain_step`'s settings from the validated tree: the `pretrain` section and the model's CLIP."""
-    section, model = params.pretrain, params.model
-    check_device("pretrain.device", section.device)
-    with building("pretrain.data"):
-        data = CaptionedConfig(**section.data.plain())
-    with building("pretrain"):
-        config = PretrainConfig(**section.plain(data=True))
-    # the CLIP the re-ID stages build (MuvaConfig resolves the backbone name, or takes a given clip config)
-    clip_config = MuvaConfig(num_classes=1, backbone=model.backbone, clip=model.clip).clip
-    return {"pretrained": model.pretrained, "data": data, "clip_config": clip_config, "config": config}
-
-
 def run_pretrain_step(
-    pretrained: str | None,
+    config: Pretrain,
+    model: Model,
     checkpoint: str | os.PathLike,
     data_dir: str | os.PathLike,
-    data: CaptionedConfig,
-    clip_config: dict[str, Any],
-    config: PretrainConfig,
     state_dir: str | os.PathLike,
     live_dir: str | os.PathLike,
     metrics_path: str | os.PathLike,
 ) -> dict[str, Any]:
-    """Train the prior if `pretrained` names `checkpoint`, else mark the outputs skipped; write metrics."""
-    checkpoint, data_dir = Path(checkpoint), Path(data_dir)
+    """Train the CLIP the re-ID stages build (`model`'s) if `model.pretrained` names `checkpoint`,
+    else mark the outputs skipped; write metrics."""
+    check_device("pretrain.device", config.device)
+    pretrained, checkpoint, data_dir = model.pretrained, Path(checkpoint), Path(data_dir)
     if not pretrain_wanted(pretrained, checkpoint):
         reason = (f"model.pretrained is {pretrained!r}, not {str(checkpoint)!r}: the CLIP weights come from there"
                   if pretrained is not None else "model.pretrained is null: the re-ID stages start from random weights")
@@ -67,9 +52,9 @@ def run_pretrain_step(
         record: dict[str, Any] = {"skipped": True, "reason": reason}
     else:
         (data_dir / SKIPPED).unlink(missing_ok=True)  # a skipped run's marker is not the generator's to refuse
-        pairs = generate_captioned(data_dir, data, workers=config.workers)
+        pairs = generate_captioned(data_dir, config.data, workers=config.workers)
         pairs = pairs.with_columns(pl.concat_str(pl.lit(f"{data_dir}/"), pl.col("path")).alias("path"))
-        last = run_pretrain(pairs, clip_config, config, checkpoint, state_dir, live_dir)
+        last = run_pretrain(pairs, model.clip_config, config, checkpoint, state_dir, live_dir)
         record = {
             "skipped": False,
             "pairs": {split: int((pairs["split"] == split).sum()) for split in ("train", "test")},
@@ -87,4 +72,4 @@ def pretrain(params: StageParams, io: StageIO) -> None:
     """Stage `pretrain`."""
     out = io.outputs
     run_pretrain_step(checkpoint=out["model"] / PRETRAINED_FILE, data_dir=out["data"], state_dir=out["state"],
-                      live_dir=out["live"], metrics_path=out["metrics"], **pretrain_settings(params))
+                      live_dir=out["live"], metrics_path=out["metrics"], config=params.pretrain, model=params.model)

@@ -24,7 +24,7 @@ from reid.engine.distributed import Dist
 from reid.engine.loop import fit
 from reid.engine.state import fingerprint
 from reid.utils.files import atomic_save
-from reid.pretrain.config import PretrainConfig
+from reid.pretrain.config import Pretrain
 from reid.pretrain.data import CaptionSet, tokenize
 from reid.pretrain.zero_shot import RetrievalResult, text_to_image_retrieval
 from reid.utils.device import autocast, resolve_device
@@ -39,7 +39,7 @@ def clip_input_size(clip_config: dict[str, Any]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def lr_at(config: PretrainConfig, step: int, total: int) -> float:
+def lr_at(config: Pretrain, step: int, total: int) -> float:
     """Linear warm-up from 0, then cosine to `min_lr`, per step."""
     warmup = int(round(config.warmup_epochs * total / config.epochs))
     if step < warmup:
@@ -74,7 +74,7 @@ def zero_shot(model: open_clip.CLIP, images: CaptionSet, identities: np.ndarray,
 def run_pretrain(
     pairs: pl.DataFrame,
     clip_config: dict[str, Any],
-    config: PretrainConfig,
+    config: Pretrain,
     out_path: str | os.PathLike,
     state_dir: str | os.PathLike,
     live_dir: str | os.PathLike,
@@ -98,7 +98,7 @@ def run_pretrain(
     torch.manual_seed(config.seed)
     model = open_clip.CLIP(**clip_config).to(device)
     steps_per_epoch = train.height // config.batch_size  # full batches only: every step sees batch_size negatives
-    expected = fingerprint({"clip": clip_config, "pretrain": config.to_dict(), "paths": train_set.paths},
+    expected = fingerprint({"clip": clip_config, "pretrain": config.model_dump(exclude={"data"}), "paths": train_set.paths},
                            train_tokens)
     task = ClipTask(model, config, train_set, test_set, test_ids, steps_per_epoch, device)
     history = fit(task, expected, state_dir, live_dir, Dist(0, 1, device))
@@ -113,7 +113,7 @@ class ClipTask:
     name = "pretrain"
     weights = {"contrastive": 1.0}
 
-    def __init__(self, model: open_clip.CLIP, config: PretrainConfig, train_set: CaptionSet, test_set: CaptionSet,
+    def __init__(self, model: open_clip.CLIP, config: Pretrain, train_set: CaptionSet, test_set: CaptionSet,
                  test_ids: np.ndarray, steps_per_epoch: int, device: torch.device) -> None:
         self.model, self.config, self.train_set, self.test_set, self.test_ids = (
             model, config, train_set, test_set, test_ids)

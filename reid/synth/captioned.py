@@ -24,7 +24,7 @@ import json
 import math
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -40,6 +40,7 @@ from reid.synth.captions import (
     describe,
     hair_colour_name,
 )
+from reid.synth.config import Captioned
 from reid.synth.generate import render_parallel
 from reid.synth.identities import BAGS, LEGWEAR, PATTERNS, RGB, Identity, Wardrobe
 from reid.synth.person import draw_occluder, draw_person, sample_pose
@@ -79,43 +80,6 @@ WEB_STYLE = DomainStyle(
     scenes=BACKGROUNDS, gain=1.0, saturation=1.0, contrast=1.0, cast=(1.0, 1.0, 1.0),
     blur=(0.2, 1.4), lowres=(0.5, 1.0), noise=(0.5, 6.0), jpeg=(60, 95), size=(1.0, 1.0), camera_jitter=3.0,
 )
-
-
-@dataclass(frozen=True)
-class CaptionedConfig:
-    """What to generate: `identities` people × `images_per_id` photos of `height`×`width`.
-
-    The last `test_identities` of the pool form the held-out split (zero-shot text→image
-    retrieval); the others train.
-    """
-
-    seed: int = 0
-    identities: int = 1000
-    images_per_id: int = 5
-    test_identities: int = 100
-    height: int = 128
-    width: int = 64
-
-    def __post_init__(self) -> None:
-        bad = [f.name for f in fields(self) if not isinstance(getattr(self, f.name), int)
-               or isinstance(getattr(self, f.name), bool)]
-        if bad:
-            raise ValueError(f"captioned config: {', '.join(bad)} must be integers")
-        checks = (
-            ("seed", self.seed >= 0, ">= 0"),
-            ("identities", self.identities >= 1, ">= 1"),
-            ("images_per_id", self.images_per_id >= 1, ">= 1"),
-            ("test_identities", 0 <= self.test_identities < self.identities, ">= 0 and < identities"),
-            ("height", self.height >= 64, ">= 64"),
-            ("width", self.width >= 32, ">= 32"),
-        )
-        problems = [f"{name} must be {rule} (got {getattr(self, name)})" for name, ok, rule in checks if not ok]
-        if problems:
-            raise ValueError("invalid captioned config: " + "; ".join(problems))
-
-    def split(self, identity: int) -> str:
-        """'test' for the held-out identities, else 'train'."""
-        return "test" if identity >= self.identities - self.test_identities else "train"
 
 
 def _stream(seed: int, code: int, *index: int) -> np.random.Generator:
@@ -251,7 +215,7 @@ def _clear(out_dir: Path) -> None:
         )
 
 
-def generate_captioned(out_dir: Path, config: CaptionedConfig, workers: int = 2) -> pl.DataFrame:
+def generate_captioned(out_dir: Path, config: Captioned, workers: int = 2) -> pl.DataFrame:
     """Write the captioned photos under `out_dir` (replacing earlier output) and return the
     `captions.parquet` frame: path (posix, relative to `out_dir`), caption, identity (index in
     the pool), image, split (train / test by identity), view, and the attribute words (FIELDS)."""
@@ -260,7 +224,7 @@ def generate_captioned(out_dir: Path, config: CaptionedConfig, workers: int = 2)
     out_dir.mkdir(parents=True, exist_ok=True)
     pool = web_pool(config.seed, config.identities)
     (out_dir / MARKER).write_text(json.dumps({  # first: an interrupted run is still recognised as ours
-        "synthetic": True, "generator": GENERATOR, "config": asdict(config),
+        "synthetic": True, "generator": GENERATOR, "config": config.model_dump(),
     }, indent=2) + "\n")
     jobs = [
         (config.seed, index, ident, image, config.height, config.width, str(out_dir))

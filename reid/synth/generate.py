@@ -15,15 +15,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import cv2
 import polars as pl
 
-from reid.synth.config import SynthConfig
+from reid.synth.config import Synth
 from reid.synth.layouts import (
     DATASETS,
     GT_BOXES,
@@ -35,9 +34,9 @@ from reid.synth.layouts import (
 from reid.synth.person import PARTS, Box
 from reid.synth.plan import Shot, plan_domain
 from reid.synth.render import render_shot
+from reid.synth.styles import DOMAIN_STYLES
 from reid.utils.images import write_image
 from reid.utils.progress import progress
-from reid.errors import building
 from reid.wiring import StageIO, StageParams
 
 GENERATOR = "reid.synth"
@@ -111,15 +110,19 @@ def _write_json(path: Path, payload: dict) -> None:
     path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
-def generate_benchmark(out_root: Path, config: SynthConfig, workers: int = 2) -> dict[str, dict[str, dict[str, int]]]:
-    """Write the benchmark under `out_root`; return {dataset: {split: {ids, images, cams}}}.
+def generate_benchmark(out_root: Path, config: Synth, domains: Sequence[str] = tuple(DOMAIN_STYLES),
+                       workers: int = 2) -> dict[str, dict[str, dict[str, int]]]:
+    """Write the look-alikes of `domains` under `out_root`; return {dataset: {split: {ids, images, cams}}}.
 
     Earlier synthetic output in `out_root` is replaced. `workers` processes render in
     parallel (1 = in this process); the files do not depend on it.
     """
+    unknown = [d for d in domains if d not in DOMAIN_STYLES]
+    if unknown or not domains or len(set(domains)) != len(domains):
+        raise ValueError(f"domains must be distinct keys from {list(DOMAIN_STYLES)} (got {list(domains)})")
     out_root = Path(out_root)
-    _clear(out_root, config.domains)
-    plans = {key: plan_domain(key, config) for key in config.domains}
+    _clear(out_root, domains)
+    plans = {key: plan_domain(key, config) for key in domains}
     counts = {key: _counts(shots) for key, shots in plans.items()}
     for key in plans:  # markers first: an interrupted run is still recognised as synthetic output
         dataset_dir = out_root / DATASETS[key].folder
@@ -144,7 +147,7 @@ def generate_benchmark(out_root: Path, config: SynthConfig, workers: int = 2) ->
             for name, lines in lists.items():
                 (dataset_dir / MSMT_LISTS[name]).write_text("".join(f"{line}\n" for line in lines))
     _write_json(out_root / MARKER, {
-        "synthetic": True, "generator": GENERATOR, "seed": config.seed, "config": asdict(config),
+        "synthetic": True, "generator": GENERATOR, "seed": config.seed, "config": {**config.model_dump(exclude={"out"}), "domains": list(domains)},
         "datasets": {key: {"folder": DATASETS[key].folder, "counts": c} for key, c in counts.items()},
     })
     return counts
@@ -152,8 +155,6 @@ def generate_benchmark(out_root: Path, config: SynthConfig, workers: int = 2) ->
 
 def synth(params: StageParams, io: StageIO) -> None:
     """Stage `synth`: the benchmark into its declared folder."""
-    with building("synth"):
-        config = SynthConfig(**params.synth.plain(out=True))
     out = io.outputs["benchmark"]
-    counts = generate_benchmark(out, config)
+    counts = generate_benchmark(out, params.synth)
     print(f"wrote synthetic {', '.join(counts)} to {out}")

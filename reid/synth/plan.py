@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reid.synth.config import SynthConfig
+from reid.synth.config import Synth
 from reid.synth.identities import Identity, sample_identities
 from reid.synth.layouts import Namer
 from reid.synth.styles import DOMAIN_STYLES, TIMES, CameraStyle, camera_styles
@@ -56,7 +56,7 @@ def _cams(rng: np.random.Generator, n_cams: int, max_cams: int = 4) -> list[int]
     return [int(c) + 1 for c in rng.choice(n_cams, k, replace=False)]
 
 
-def plan_domain(domain: str, config: SynthConfig) -> list[Shot]:
+def plan_domain(domain: str, config: Synth) -> list[Shot]:
     """Every image of one domain, in a fixed order (train, query, gallery)."""
     seed, train_ids, test_ids = config.seed, config.train_ids, config.test_ids
     style = DOMAIN_STYLES[domain]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import bisect
 import math
 
-from reid.training.config import Stage1Config, Stage2Config
+from reid.training.config import Stage1, Stage2
 
 
-def stage1_lr(config: Stage1Config, epoch: int) -> float:
+def stage1_lr(config: Stage1, epoch: int) -> float:
     """Per epoch: linear warm-up from `warmup_lr`, then cosine from `lr` to `min_lr` (CLIP-ReID)."""
     if epoch < config.warmup_epochs:
         return config.warmup_lr + (config.lr - config.warmup_lr) * epoch / config.warmup_epochs
@@ -18,7 +18,7 @@ def stage1_lr(config: Stage1Config, epoch: int) -> float:
     return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
-def stage2_factor(config: Stage2Config, epoch: int, step: int) -> float:
+def stage2_factor(config: Stage2, epoch: int, step: int) -> float:
     """Multiplier of the base rates: linear warm-up over the first iterations, x gamma per milestone."""
     warmup = 1.0
     if step < config.warmup_iters:

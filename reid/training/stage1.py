@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from reid.config.checks import check_identities
+from reid.config.checks import check_device, check_identities
 from reid.data.protocol import read_protocol
 from reid.engine.distributed import Dist, barrier, init_distributed, shutdown
 from reid.engine.logging import EpochLog, live_folder
@@ -29,13 +29,13 @@ from reid.errors import ArtifactError, ConfigError, building
 from reid.model.checkpoint import save_checkpoint
 from reid.utils.files import atomic_save, reason_of
 from reid.model.configs import MuvaConfig
+from reid.model.params import Model
 from reid.model.muva import MuvaModel, build_muva
-from reid.training.config import Stage1Config, TrainConfig, training_configs
+from reid.training.config import Stage1, Train
 from reid.training.data import TrainingData, load_training_data
 from reid.training.features import extract_training_features
 from reid.training.losses import prototype_loss
 from reid.training.memory import class_means
-from reid.training.model_config import muva_config
 from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import stage1_lr
 from reid.utils.device import autocast
@@ -68,23 +68,24 @@ def encode_text_memory(model: MuvaModel, num_classes: int, device: torch.device,
 
 
 def train_stage1(
-    model: dict, pretrained: str | None, train: TrainConfig, stage: Stage1Config,
+    model: Model, train: Train, stage: Stage1,
     protocol_dir: str | Path, masks_path: str | Path, out_dir: str | Path, state_dir: str | Path, live_dir: str | Path,
 ) -> None:
     """Stage `stage1` from its files: protocol_dir/{train.parquet,protocol.json} + masks → out_dir.
 
-    `model`: the plain `model` params section; `pretrained`: its CLIP weights. Joins the
-    process group torchrun prepared, if any. A vision-only run learns nothing, yet still makes
-    `state_dir` and an epoch log in `live_dir` (the outputs dvc.yaml declares).
+    `model.pretrained` names the CLIP weights. Joins the process group torchrun prepared, if any.
+    A vision-only run learns nothing, yet still makes `state_dir` and an epoch log in `live_dir`
+    (the outputs dvc.yaml declares).
     """
+    check_device("train.device", train.device)
     protocol_dir = Path(protocol_dir)
     data = load_training_data(protocol_dir / "train.parquet", masks_path)
     check_identities(data.num_classes, train.ids_per_batch)
     with building("model"):
-        config = muva_config(model, read_protocol(protocol_dir / "protocol.json")["sources"],
-                             data.num_classes, data.class_domains)
+        config = MuvaConfig.of(model, read_protocol(protocol_dir / "protocol.json")["sources"],
+                               data.num_classes, data.class_domains)
     ctx = init_distributed(train.device)
-    run_stage1(data, config, pretrained, train, stage, out_dir, state_dir, live_dir, ctx)
+    run_stage1(data, config, model.pretrained, train, stage, out_dir, state_dir, live_dir, ctx)
     if train.vision_only and ctx.is_main:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         EpochLog(Path(live_dir), [{"epoch": 0, "vision_only": 1.0}]).close()
@@ -95,8 +96,8 @@ def run_stage1(
     data: TrainingData,
     config: MuvaConfig,
     pretrained: str | None,
-    train: TrainConfig,
-    stage: Stage1Config,
+    train: Train,
+    stage: Stage1,
     out_dir: str | Path,
     state_dir: str | Path,
     live_dir: str | Path,
@@ -149,16 +150,16 @@ def _learn_prompts(
     model: MuvaModel,
     pretrained: str | None,
     data: TrainingData,
-    train: TrainConfig,
-    stage: Stage1Config,
+    train: Train,
+    stage: Stage1,
     state_dir: str | Path,
     live_dir: str | Path,
     ctx: Dist,
 ) -> dict[str, float]:
     """The stage-1 epochs (`reid.engine.loop.fit`), resuming from `state_dir` when its fingerprint matches."""
     expected = fingerprint(
-        {"model": model.config.to_dict(), "pretrained": pretrained, "train": train.to_dict(),
-         "stage": stage.__dict__, "world": ctx.world},
+        {"model": model.config.to_dict(), "pretrained": pretrained, "train": train.model_dump(),
+         "stage": stage.model_dump(), "world": ctx.world},
         data.labels, data.masks,
     )
     history = fit(PromptTask(model, data, train, stage, ctx), expected, state_dir, live_dir, ctx)
@@ -175,7 +176,7 @@ class PromptTask:
     name = "stage-1"
     weights = {"prototype": 1.0}
 
-    def __init__(self, model: MuvaModel, data: TrainingData, train: TrainConfig, stage: Stage1Config, ctx: Dist) -> None:
+    def __init__(self, model: MuvaModel, data: TrainingData, train: Train, stage: Stage1, ctx: Dist) -> None:
         model.requires_grad_(False)
         model.prompts.tokens.requires_grad_(True)
         self.model, self.data, self.train, self.stage, self.ctx = model, data, train, stage, ctx
@@ -239,7 +240,6 @@ class PromptTask:
 
 def stage1(params: StageParams, io: StageIO) -> None:
     """Stage `stage1` (under torchrun, every rank runs it)."""
-    train, stage = training_configs(params, "stage1")
     out = io.outputs
-    train_stage1(params.model.plain(), params.model.pretrained, train, stage, io.inputs["protocol"],
-                 io.inputs["masks"], out_dir=out["model"], state_dir=out["state"], live_dir=live_folder(out["metrics"], out["plots"]))
+    train_stage1(params.model, params.train, params.stage1, io.inputs["protocol"], io.inputs["masks"],
+                 out_dir=out["model"], state_dir=out["state"], live_dir=live_folder(out["metrics"], out["plots"]))

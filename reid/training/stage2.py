@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from reid.config.checks import check_identities
+from reid.config.checks import check_device, check_identities
 from reid.engine.distributed import (
     Dist,
     all_gather,
@@ -39,7 +39,7 @@ from reid.errors import ArtifactError
 from reid.model.checkpoint import load_checkpoint, save_checkpoint
 from reid.utils.files import reason_of
 from reid.model.muva import MuvaModel, freeze_patch_projection
-from reid.training.config import Stage2Config, TrainConfig, training_configs
+from reid.training.config import LossWeights, Stage2, Train
 from reid.training.data import TrainingData, load_training_data
 from reid.training.features import extract_training_features
 from reid.training.losses import i2t_loss, id_loss, imp_loss, mask_loss
@@ -50,7 +50,7 @@ from reid.training.stage1 import MODEL_FILE, TEXT_MEMORY_FILE
 from reid.utils.device import autocast
 from reid.wiring import StageIO, StageParams
 
-LOSSES = ("id", "imp", "i2tce", "mask")
+LOSSES: tuple[str, ...] = tuple(LossWeights.model_fields)
 
 
 def load_stage1(stage1_dir: str | Path, vision_only: bool, device: torch.device) -> tuple[MuvaModel, torch.Tensor | None]:
@@ -78,7 +78,7 @@ def load_stage1(stage1_dir: str | Path, vision_only: bool, device: torch.device)
     return model, memory
 
 
-def parameter_groups(model: MuvaModel, stage: Stage2Config) -> list[dict]:
+def parameter_groups(model: MuvaModel, stage: Stage2) -> list[dict]:
     """Adam groups: RMP at lr x rmp_lr_factor, every other trainable parameter at lr."""
     rmp = {id(p) for p in model.image.encoder.rmp.parameters()}
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -89,7 +89,7 @@ def parameter_groups(model: MuvaModel, stage: Stage2Config) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
-def prepare_model(model: MuvaModel, train: TrainConfig, ctx: Dist) -> nn.Module:
+def prepare_model(model: MuvaModel, train: Train, ctx: Dist) -> nn.Module:
     """Freeze what stage-2 keeps fixed; wrap for DDP (and SyncBatchNorm) under torchrun."""
     model.prompts.requires_grad_(False)
     model.text.requires_grad_(False)
@@ -106,7 +106,7 @@ def prepare_model(model: MuvaModel, train: TrainConfig, ctx: Dist) -> nn.Module:
 
 def step_losses(
     out, part_targets: torch.Tensor, labels: torch.Tensor, memory: torch.Tensor, text_memory: torch.Tensor | None,
-    stage: Stage2Config,
+    stage: Stage2,
 ) -> dict[str, torch.Tensor]:
     """The four stage-2 losses of one batch (i2tce absent when there is no text memory, mask when
     the RMP predicts nothing).  part_targets: G narrowed to the model's parts [B, P, Npatch]
@@ -125,13 +125,14 @@ def step_losses(
 
 
 def train_stage2(
-    train: TrainConfig, stage: Stage2Config, train_path: str | Path, masks_path: str | Path, stage1_dir: str | Path,
+    train: Train, stage: Stage2, train_path: str | Path, masks_path: str | Path, stage1_dir: str | Path,
     out_checkpoint: str | Path, state_dir: str | Path, live_dir: str | Path,
 ) -> None:
     """Stage `stage2` from its files: training manifest + masks + stage-1 model → `out_checkpoint`.
 
     Joins the process group torchrun prepared, if any.
     """
+    check_device("train.device", train.device)
     data = load_training_data(train_path, masks_path)
     check_identities(data.num_classes, train.ids_per_batch)
     ctx = init_distributed(train.device)
@@ -142,8 +143,8 @@ def train_stage2(
 def run_stage2(
     data: TrainingData,
     stage1_dir: str | Path,
-    train: TrainConfig,
-    stage: Stage2Config,
+    train: Train,
+    stage: Stage2,
     out_checkpoint: str | Path,
     state_dir: str | Path,
     live_dir: str | Path,
@@ -159,7 +160,7 @@ def run_stage2(
                             f"has {config.num_classes} identities, the training data {data.num_classes}")
     stage1_files = tuple(sorted(str(p) for p in Path(stage1_dir).iterdir()))
     expected = fingerprint(
-        {"train": train.to_dict(), "stage": stage.__dict__, "world": ctx.world}, data.labels, data.masks,
+        {"train": train.model_dump(), "stage": stage.model_dump(), "world": ctx.world}, data.labels, data.masks,
         files=stage1_files,
     )
     history = fit(ImageTask(model, text_memory, data, train, stage, ctx), expected, state_dir, live_dir, ctx)
@@ -174,12 +175,12 @@ class ImageTask:
 
     name = "stage-2"
 
-    def __init__(self, model: MuvaModel, text_memory: torch.Tensor | None, data: TrainingData, train: TrainConfig,
-                 stage: Stage2Config, ctx: Dist) -> None:
+    def __init__(self, model: MuvaModel, text_memory: torch.Tensor | None, data: TrainingData, train: Train,
+                 stage: Stage2, ctx: Dist) -> None:
         self.model, self.text_memory, self.data, self.train, self.stage, self.ctx = (
             model, text_memory, data, train, stage, ctx)
         self.epochs = stage.epochs
-        self.weights = stage.loss_weights
+        self.weights = stage.loss_weights.model_dump()
         self.net = prepare_model(model, train, ctx)
         self.optimizer = torch.optim.Adam(parameter_groups(model, stage), lr=stage.lr, weight_decay=stage.weight_decay)
         self.train_set = data.dataset(model.config, train.augment, train.seed)
@@ -254,7 +255,6 @@ class ImageTask:
 
 def stage2(params: StageParams, io: StageIO) -> None:
     """Stage `stage2` (under torchrun, every rank runs it)."""
-    train, stage = training_configs(params, "stage2")
     out = io.outputs
-    train_stage2(train, stage, io.inputs["train"], io.inputs["masks"], io.inputs["stage1"],
+    train_stage2(params.train, params.stage2, io.inputs["train"], io.inputs["masks"], io.inputs["stage1"],
                  out_checkpoint=out["model"], state_dir=out["state"], live_dir=live_folder(out["metrics"], out["plots"]))

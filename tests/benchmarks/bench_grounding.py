@@ -22,11 +22,12 @@ import torch
 os.environ.setdefault("REID_NO_PROGRESS", "1")
 
 from reid.grounding.experts import build_expert  # noqa: E402
-from reid.grounding.experts.cogvlm import CogVLMConfig, CogVLMExpert  # noqa: E402
-from reid.grounding.run import GroundingConfig, run_grounding  # noqa: E402
+from reid.grounding.experts.cogvlm import CogVLMExpert  # noqa: E402
+from reid.grounding.run import run_grounding  # noqa: E402
 from reid.utils.images import write_image  # noqa: E402
 from tests.grounding.fake_cogvlm import FakeCogVLM, FakeTokenizer  # noqa: E402
-from tests.grounding.helpers import VTEST, make_dataset, pedestrian_crops  # noqa: E402
+from tests.grounding.helpers import VTEST, grounding, make_dataset, pedestrian_crops  # noqa: E402
+from tests.kit.params import section  # noqa: E402
 
 
 def build(root: Path, n: int) -> Path:
@@ -44,7 +45,7 @@ def bench(name: str, manifest: Path, root: Path, batch_size: int, expert=None) -
     out = root / name
     start = time.perf_counter()
     run_grounding(manifest, out / "store", out / "boxes.parquet", out / "sheet.png", out / "summary.json",
-                  GroundingConfig(expert=name, batch_size=batch_size), expert=expert)
+                  grounding(name, batch_size=batch_size), expert=expert)
     return pl.read_parquet(manifest).height / (time.perf_counter() - start)
 
 
@@ -64,10 +65,10 @@ def main() -> None:
         except ImportError:
             print("pose: skipped (pip install the [pose] extra)")
         for name in experts:
-            rate = bench(name, manifest, root, args.batch_size, build_expert(name, {}))
+            rate = bench(name, manifest, root, args.batch_size, build_expert(grounding(name)))
             print(f"{name:>8}: {rate:8.1f} images/s (whole stage: read, expert, store, merge, contact sheet)")
         model = FakeCogVLM()
-        fake = CogVLMExpert(model, FakeTokenizer(), CogVLMConfig(dtype="float32"), torch.device("cpu"))
+        fake = CogVLMExpert(model, FakeTokenizer(), section("grounding.cogvlm", dtype="float32"), torch.device("cpu"))
         bench("cogvlm", manifest, root, args.batch_size, fake)
         print(f"  cogvlm: {model.sequences / args.images:.0f} model sequences per image (one per part), "
               f"{model.generate_calls} generate calls for {args.images} images at batch {args.batch_size}")

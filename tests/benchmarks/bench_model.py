@@ -29,7 +29,7 @@ from pathlib import Path
 VARIANTS = {
     "AM-MSA": {},
     "AM-MSA, G given": {},
-    "global only": {"parts": ()},
+    "global only": {"parts": []},
 }
 MODES = ("inference", "image fwd+bwd", "text fwd+bwd")
 PAPER_MS = {("inference", "AM-MSA"): 69.4, ("inference", "global only"): 22.1,
@@ -55,13 +55,13 @@ def run_case(backbone: str, variant: str, mode: str, device_name: str, batch: in
     """One measurement, in this process: best and median ms per batch, peak memory."""
     import torch
 
-    from reid.model.configs import MuvaConfig
     from reid.model.muva import build_muva, freeze_patch_projection
+    from tests.kit.params import muva
     from reid.utils.device import autocast, resolve_device
 
     device = resolve_device(device_name)
     torch.manual_seed(0)
-    model = build_muva(MuvaConfig(num_classes=751, backbone=backbone, **VARIANTS[variant])).to(device)
+    model = build_muva(muva(751, backbone=backbone, image_size=[256, 128], **VARIANTS[variant])).to(device)
     if mode == "text fwd+bwd":  # stage-1: only the prompts train
         model.requires_grad_(False)
         model.prompts.tokens.requires_grad_(True)

@@ -40,6 +40,7 @@ from reid.evaluation.metrics import (
 from reid.evaluation.rerank import KReciprocal
 from tests.benchmarks.bench_eval import Clock, make_data, peak_rss_gb, reset_peak_rss
 from tests.evaluation.rerank_reference import rerank_reference
+from tests.kit.params import section
 
 SCALES = {
     "market": {"num_query": 3_368, "num_gallery": 15_913, "num_ids": 751, "num_cams": 6},
@@ -67,7 +68,7 @@ def worker(kind: str, out: Path, scale: dict, device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
     if kind == "chunked":
         with Clock() as build:
-            distances = KReciprocal(q, g)
+            distances = KReciprocal(q, g, section("evaluation.rerank"))
             synchronize(device)
         with Clock() as rank:
             m = evaluate_distances(distances, num_query, num_gallery, *ids, device=q.device)

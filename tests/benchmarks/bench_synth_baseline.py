@@ -25,9 +25,9 @@ from reid.synth.baseline import (
     fit_lda,
     retrieval,
 )
-from reid.synth.config import SynthConfig
 from reid.synth.generate import generate_benchmark
 from reid.synth.layouts import MARKER
+from tests.kit.params import section
 
 FEATURES = ("whole", "body", "parts")
 
@@ -43,9 +43,9 @@ def main() -> None:
         if root is None:
             root = Path(tmp)
             start = time.perf_counter()
-            counts = generate_benchmark(root, SynthConfig(seed=args.seed))
+            counts = generate_benchmark(root, section("synth", seed=args.seed))
             n = sum(s["images"] for c in counts.values() for s in c.values())
-            print(f"generated default SynthConfig(seed={args.seed}): {n} images in {time.perf_counter() - start:.1f} s "
+            print(f"generated params.yaml's synth (seed={args.seed}): {n} images in {time.perf_counter() - start:.1f} s "
                   f"({os.cpu_count()} CPU cores)\n")
         report(root)
 

@@ -24,13 +24,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
+from reid.config.load import load_config
 from reid.engine.distributed import Dist
 from reid.model.configs import MuvaConfig
 from reid.model.muva import build_muva
-from reid.training.config import Stage1Config, Stage2Config, TrainConfig
+from reid.training.config import Stage1, Stage2, Train
 from reid.training.losses import prototype_loss
 from reid.training.memory import momentum_update
 from reid.engine.loop import set_lr
@@ -40,6 +42,7 @@ from reid.utils.device import autocast, autocast_dtype, resolve_device
 
 PAPER_MS = {"stage-1": 161.2, "stage-2": 247.2}  # Table 13, RTX A6000, batch 64
 NUM_CLASSES = 751
+PAPER = load_config(Path(__file__).resolve().parents[2] / "configs/paper.yaml")  # the recipe timed
 
 
 def random_memory(num_classes: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -47,7 +50,7 @@ def random_memory(num_classes: int, dim: int, device: torch.device) -> torch.Ten
     return torch.nn.functional.normalize(torch.randn(num_classes, dim, device=device), dim=1)
 
 
-def stage1_step(model, optimizer, stage: Stage1Config, memory: torch.Tensor, labels: torch.Tensor, device):
+def stage1_step(model, optimizer, stage: Stage1, memory: torch.Tensor, labels: torch.Tensor, device):
     """The body of stage-1's step (`PromptTask` in `reid.engine.loop.fit`), for one batch of identities."""
     set_lr(optimizer, stage1_lr(stage, stage.warmup_epochs) / stage.lr)
     with autocast(device):
@@ -59,13 +62,13 @@ def stage1_step(model, optimizer, stage: Stage1Config, memory: torch.Tensor, lab
     return loss.detach()
 
 
-def stage2_step(net, model, optimizer, scaler, stage: Stage2Config, batch: dict, memory, text_memory, device):
+def stage2_step(net, model, optimizer, scaler, stage: Stage2, batch: dict, memory, text_memory, device):
     """The body of stage-2's loop (`run_stage2`), for one batch of images."""
     set_lr(optimizer, stage2_factor(stage, 0, stage.warmup_iters))
     with autocast(device):
         out = net(batch["images"])  # AM-MSA gated by the RMP's predictions
     losses = step_losses(out, batch["masks"], batch["labels"], memory, text_memory, stage)
-    loss = sum(stage.loss_weights[name] * value for name, value in losses.items())
+    loss = sum(getattr(stage.loss_weights, name) * value for name, value in losses.items())
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
@@ -94,8 +97,8 @@ def time_iterations(step, iters: int, warmup: int, device: torch.device) -> list
     return times
 
 
-def bench_stage1(config: MuvaConfig, train: TrainConfig, args, device: torch.device) -> list[float]:
-    stage = Stage1Config()
+def bench_stage1(config: MuvaConfig, train: Train, args, device: torch.device) -> list[float]:
+    stage = PAPER.stage1
     torch.manual_seed(0)
     model = build_muva(config).to(device)
     model.requires_grad_(False)
@@ -113,8 +116,8 @@ def bench_stage1(config: MuvaConfig, train: TrainConfig, args, device: torch.dev
     return time_iterations(step, args.iters, args.warmup, device)
 
 
-def bench_stage2(config: MuvaConfig, train: TrainConfig, args, device: torch.device) -> list[float]:
-    stage = Stage2Config()
+def bench_stage2(config: MuvaConfig, train: Train, args, device: torch.device) -> list[float]:
+    stage = PAPER.stage2
     torch.manual_seed(0)
     model = build_muva(config).to(device)
     net = prepare_model(model, train, Dist(device=device))
@@ -146,10 +149,11 @@ def main() -> None:
     args = parser.parse_args()
 
     device = resolve_device(args.device)
-    train = TrainConfig()  # K = 4 images per identity
+    train = PAPER.train  # K = 4 images per identity
     if args.batch % train.images_per_id:
         raise SystemExit(f"--batch must be a multiple of {train.images_per_id} (images per identity)")
-    config = MuvaConfig(num_classes=NUM_CLASSES, backbone=args.backbone)
+    model = PAPER.model.model_copy(update={"backbone": args.backbone, "pretrained": None})
+    config = MuvaConfig.of(model, ["MA"], NUM_CLASSES)
     precision = autocast_dtype(device)
     print(f"{args.backbone} on {device} ({str(precision).replace('torch.', '') if precision else 'float32'}"
           f"{'' if device.type == 'cuda' else f', {torch.get_num_threads()} threads'}), "

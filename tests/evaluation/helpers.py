@@ -9,14 +9,14 @@ import numpy as np
 import torch
 
 from reid.evaluation.metrics import evaluate_features, evaluate_reference, pairwise_distances
-from reid.model.configs import MuvaConfig
 from reid.model.muva import ReidEncoder, build_reid_encoder
+from tests.kit.params import muva
 
 
 def demo_encoder(**fields) -> ReidEncoder:
     """The image side of a random demo model (3 layers, width 128), eval mode."""
     torch.manual_seed(0)
-    return build_reid_encoder(MuvaConfig(**{"num_classes": 5, "backbone": "demo", **fields})).eval()
+    return build_reid_encoder(muva(5, **{"backbone": "demo", "image_size": [256, 128], **fields})).eval()
 
 
 def pictures(folder: Path) -> tuple[Path, Path, Path]:

@@ -12,18 +12,18 @@ import pytest
 from reid.config.load import load_config
 from reid.evaluation.extract import extract
 from reid.evaluation.metrics import evaluate_distances, evaluate_features
-from reid.evaluation.rerank import KReciprocal, RerankConfig
-from reid.evaluation.run import EvalConfig, run_evaluate
+from reid.evaluation.rerank import KReciprocal
+from reid.evaluation.run import run_evaluate
 from reid.model.checkpoint import load_for_inference
 import reid.evaluation.run
 from reid.wiring import stage_io
 from tests.evaluation.helpers import pictures
+from tests.kit.params import section
 
 REPO = Path(__file__).resolve().parents[2]
 
-RERANK = RerankConfig(enabled=True, k1=6, k2=3, lambda_value=0.3)  # the tiny targets hold ~15 images
-CONFIG = EvalConfig(batch_size=8, device="cpu", workers=0, max_rank=12, sheet_queries=0, mask_images=0,
-                    bootstrap_draws=0, rerank=RERANK)
+CONFIG = section("evaluation", batch_size=8, max_rank=12, sheet_queries=0, mask_images=0, bootstrap_draws=0,
+                 rerank={"enabled": True, "k1": 6, "k2": 3, "lambda_value": 0.3})  # the tiny targets hold ~15 images
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_rerank_record_equals_the_reranker_called_by_hand(reranked, bench, capsy
         n = query.height
         ids = query["pid"].to_numpy(), gallery["pid"].to_numpy(), query["camid"].to_numpy(), gallery["camid"].to_numpy()
         plain = evaluate_features(feats[:n], feats[n:], *ids, max_rank=12)
-        kr = KReciprocal(feats[:n], feats[n:], RERANK.k1, RERANK.k2, RERANK.lambda_value)
+        kr = KReciprocal(feats[:n], feats[n:], CONFIG.rerank)
         m = evaluate_distances(kr, n, gallery.height, *ids, max_rank=12)
         assert reranked[target]["rerank"] == {
             "applied": True, "mAP": round(100 * m.mAP, 2), "rank1": round(100 * m.rank1, 2),
@@ -61,5 +61,5 @@ def test_the_stage_builds_the_rerank_section(monkeypatch) -> None:
     evaluation = load_config(REPO / "params.yaml").evaluation
     section = evaluation.model_copy(update={"rerank": evaluation.rerank.model_copy(update={"enabled": True, "k2": 2})})
     reid.evaluation.run.evaluate(SimpleNamespace(evaluation=section), stage_io("evaluate", SimpleNamespace(data=SimpleNamespace(root="r"))))
-    assert seen["config"].rerank == RerankConfig(enabled=True, k1=20, k2=2, lambda_value=0.3)
+    assert seen["config"].rerank.model_dump() == {"enabled": True, "k1": 20, "k2": 2, "lambda_value": 0.3}
     assert seen["config"].bootstrap_draws == section.bootstrap_draws

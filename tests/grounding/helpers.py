@@ -8,13 +8,24 @@ import cv2
 import numpy as np
 import polars as pl
 
+from reid.grounding.config import Grounding
+from reid.grounding.parts import EQUAL_THIRDS
 from reid.utils.images import write_image
 from tests.kit.datasets import write_gt_boxes
 from tests.kit.manifests import manifest_rows
+from tests.kit.params import section
 
 H, W = 64, 32
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")  # Debian package opencv-doc
 GT = {"head": (10.0, 2.0, 22.0, 14.0), "upper": (4.0, 14.0, 28.0, 38.0), "legs": (6.0, 38.0, 26.0, 62.0)}
+
+
+def grounding(expert: str = "stripes", **overrides) -> Grounding:
+    """The tiny params' grounding section for `expert`: exact equal-thirds stripes and an error-free
+    oracle unless `overrides` (keys of the section) say otherwise."""
+    exact = {"stripes": {"windows": {p: list(w) for p, w in EQUAL_THIRDS.items()}},
+             "oracle": {"whole_rate": 0.0, "split_rate": 0.0, "seed": 0}}
+    return section("grounding", **{"expert": expert, **exact, **overrides})
 
 
 def grey_value(index: int) -> int:
@@ -52,10 +63,10 @@ def two_datasets(root: Path, n: int = 9) -> Path:
 
 
 def run(manifest: Path, root: Path, expert, batch_size: int = 2, **config) -> dict:
-    """The grounding stage on `manifest` with outputs under `root`; `config` = more GroundingConfig fields."""
-    from reid.grounding.run import GroundingConfig, run_grounding
+    """The grounding stage on `manifest` with outputs under `root`; `config` = more `grounding` keys."""
+    from reid.grounding.run import run_grounding
 
-    return run_grounding(manifest, config=GroundingConfig(batch_size=batch_size, **config), expert=expert,
+    return run_grounding(manifest, config=grounding(batch_size=batch_size, **config), expert=expert,
                          **run_paths(root))
 
 
@@ -77,9 +88,9 @@ class CountingExpert:
 
     def __init__(self, crash_after: int | None = None, fail_on: tuple[str, ...] = (), delay: float = 0.0,
                  whole_rate: float = 0.2) -> None:
-        from reid.grounding.experts.oracle import OracleConfig, OracleExpert
+        from reid.grounding.experts.oracle import OracleExpert
 
-        self.inner = OracleExpert(OracleConfig(whole_rate=whole_rate, split_rate=0.1, seed=1))
+        self.inner = OracleExpert(section("grounding.oracle", whole_rate=whole_rate, split_rate=0.1, seed=1))
         self.name, self.version = self.inner.name, self.inner.version
         self.crash_after, self.fail_on, self.delay = crash_after, fail_on, delay
         self.calls, self.seen, self.asked = 0, [], []
@@ -116,20 +127,20 @@ def dist_worker(rank: int, world: int, port: int, manifest: str, out_root: str) 
     import json
     import os
 
-    from reid.grounding.run import GroundingConfig, run_grounding
+    from reid.grounding.run import run_grounding
 
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "REID_NO_PROGRESS": "1"})
     expert = CountingExpert()
-    run_grounding(manifest, config=GroundingConfig(batch_size=2), expert=expert, **run_paths(Path(out_root)))
+    run_grounding(manifest, config=grounding(batch_size=2), expert=expert, **run_paths(Path(out_root)))
     (Path(out_root) / f"seen-{rank}.json").write_text(json.dumps(expert.seen))
 
 
 def slow_run(manifest: str, out_root: str) -> None:
     """Entry point of the SIGKILL test's child process."""
-    from reid.grounding.run import GroundingConfig, run_grounding
+    from reid.grounding.run import run_grounding
 
-    run_grounding(manifest, config=GroundingConfig(batch_size=2), expert=CountingExpert(delay=0.3),
+    run_grounding(manifest, config=grounding(batch_size=2), expert=CountingExpert(delay=0.3),
                   **run_paths(Path(out_root)))
 
 

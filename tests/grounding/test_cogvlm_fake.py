@@ -3,18 +3,19 @@
 import polars as pl
 import torch
 
-from reid.grounding.experts.cogvlm import CogVLMConfig, CogVLMExpert
-from reid.grounding.run import GroundingConfig, run_grounding
+from reid.grounding.experts.cogvlm import CogVLMExpert
+from reid.grounding.run import run_grounding
 from tests.grounding.fake_cogvlm import FakeCogVLM, FakeTokenizer
-from tests.grounding.helpers import make_dataset, write_manifest
+from tests.grounding.helpers import grounding, make_dataset, write_manifest
+from tests.kit.params import section
 
 
 def test_fake_cogvlm_batched_end_to_end(tmp_path):
     manifest = write_manifest(tmp_path, [make_dataset(tmp_path, 7, bad=(6,))])
     model = FakeCogVLM()
-    expert = CogVLMExpert(model, FakeTokenizer(), CogVLMConfig(dtype="float32"), torch.device("cpu"))
+    expert = CogVLMExpert(model, FakeTokenizer(), section("grounding.cogvlm", dtype="float32"), torch.device("cpu"))
     summary = run_grounding(manifest, tmp_path / "store", tmp_path / "boxes.parquet", tmp_path / "sheet.png",
-                            tmp_path / "summary.json", GroundingConfig(batch_size=3, max_error_fraction=1.0), expert=expert)
+                            tmp_path / "summary.json", grounding(batch_size=3, max_error_fraction=1.0), expert=expert)
     boxes = pl.read_parquet(tmp_path / "boxes.parquet")
     assert boxes.height == 7 * 3
     # 7 images in batches of 3: the bad image (index 6) is refused before the model → 2 calls, 18 sequences

@@ -9,7 +9,7 @@ from reid.grounding.experts import build_expert
 from reid.grounding.experts.base import GroundItem
 from reid.grounding.experts.pose import keypoint_boxes
 from reid.grounding.parts import PARTS, PROMPTS
-from tests.grounding.helpers import GT, VTEST, H, W, make_dataset, pedestrian_crops
+from tests.grounding.helpers import GT, VTEST, H, W, grounding, make_dataset, pedestrian_crops
 
 
 def items_of(frame, rgb=None):
@@ -26,18 +26,18 @@ def test_prompts_are_the_spec_ones():
 
 
 def test_stripes_default_thirds_and_custom_windows():
-    out = build_expert("stripes").ground([GroundItem("MA/x.jpg", "MA", "/d", W, H)] * 2)
+    out = build_expert(grounding("stripes")).ground([GroundItem("MA/x.jpg", "MA", "/d", W, H)] * 2)
     assert len(out) == 2 and set(out[0]) == set(PARTS)
     assert out[0]["upper"].boxes == [(0.0, 1 / 3, 1.0, 2 / 3)] and out[0]["upper"].status == "ok"
-    custom = build_expert("stripes", {"windows": {"head": [0, 0.2], "upper": [0.2, 0.55], "legs": [0.55, 1]}})
+    custom = build_expert(grounding(stripes={"windows": {"head": [0, 0.2], "upper": [0.2, 0.55], "legs": [0.55, 1]}}))
     assert custom.ground([GroundItem("MA/x.jpg", "MA", "/d", W, H)])[0]["legs"].boxes == [(0.0, 0.55, 1.0, 1.0)]
     with pytest.raises(ValueError, match="top < bottom"):
-        build_expert("stripes", {"windows": {"head": [0.5, 0.2], "upper": [0.2, 0.55], "legs": [0.55, 1]}})
+        grounding(stripes={"windows": {"head": [0.5, 0.2], "upper": [0.2, 0.55], "legs": [0.55, 1]}})
 
 
 def test_oracle_exact_without_errors(tmp_path):
     frame = make_dataset(tmp_path, 3)
-    out = build_expert("oracle").ground(items_of(frame))
+    out = build_expert(grounding("oracle")).ground(items_of(frame))
     x0, y0, x1, y1 = GT["head"]
     assert out[1]["head"].boxes == [(x0 / W, y0 / H, x1 / W, y1 / H)]
     assert out[1]["head"].raw == "[[312,031,688,219]]"  # 0.3125 → 312 (round half to even)
@@ -46,7 +46,7 @@ def test_oracle_exact_without_errors(tmp_path):
 
 def test_oracle_simulated_errors_rates_and_determinism(tmp_path):
     frame = make_dataset(tmp_path, 200)
-    expert = build_expert("oracle", {"whole_rate": 0.1, "split_rate": 0.2, "seed": 3})
+    expert = build_expert(grounding("oracle", oracle={"whole_rate": 0.1, "split_rate": 0.2, "seed": 3}))
     assert expert.name == "oracle-simulated" and "whole=0.1" in expert.version and "split=0.2" in expert.version
     out = expert.ground(items_of(frame))
     whole = sum(r[p].boxes == [(0.0, 0.0, 1.0, 1.0)] for r in out for p in PARTS)
@@ -63,9 +63,9 @@ def test_oracle_missing_gt_is_no_box_and_missing_file_explains(tmp_path):
     frame = make_dataset(tmp_path, 2)
     item = items_of(frame)[0]
     ghost = GroundItem("MA/ghost.png", "MA", item.dataset_dir, W, H)
-    assert build_expert("oracle").ground([ghost])[0]["head"].status == "no_box"
+    assert build_expert(grounding("oracle")).ground([ghost])[0]["head"].status == "no_box"
     with pytest.raises(FileNotFoundError, match="synthetic benchmark"):
-        build_expert("oracle").ground([GroundItem("MA/x.png", "MA", str(tmp_path / "nowhere"), W, H)])
+        build_expert(grounding("oracle")).ground([GroundItem("MA/x.png", "MA", str(tmp_path / "nowhere"), W, H)])
 
 
 def test_keypoint_boxes_geometry():
@@ -93,7 +93,7 @@ def test_pose_on_real_pedestrians():
         pytest.skip(f"{VTEST} missing: apt-get install opencv-doc")
     crops = pedestrian_crops(5)
     assert len(crops) == 5
-    expert = build_expert("pose")
+    expert = build_expert(grounding("pose"))
     out = expert.ground([GroundItem(f"V/{i}", "V", "/", c.shape[1], c.shape[0], c) for i, c in enumerate(crops)])
     for result in out:
         assert all(result[p].status == "ok" for p in PARTS)

@@ -9,11 +9,12 @@ import pytest
 
 import reid.grounding.store as store_module
 from reid.errors import ConfigError, ReidError
-from reid.grounding.run import GroundingConfig, run_grounding
+from reid.grounding.run import run_grounding
 from reid.grounding.store import SCHEMA, GroundingStore
 from reid.synth.layouts import GT_BOXES
 from tests.grounding.helpers import (
     CountingExpert,
+    grounding,
     make_dataset,
     run,
     run_paths,
@@ -246,7 +247,7 @@ def test_oracle_without_ground_truth_fails_before_grounding(tmp_path):
     (tmp_path / "DukeMTMC-reID" / GT_BOXES).unlink()
     manifest = write_manifest(tmp_path, [synthetic, real])
     with pytest.raises(ConfigError) as info:
-        run_grounding(manifest, config=GroundingConfig(expert="oracle"), **run_paths(tmp_path))
+        run_grounding(manifest, config=grounding("oracle"), **run_paths(tmp_path))
     message = str(info.value)
     assert (info.value.key, info.value.value) == ("grounding.expert", "oracle")
     assert message.startswith("grounding.expert = 'oracle': ")
@@ -257,7 +258,7 @@ def test_oracle_without_ground_truth_fails_before_grounding(tmp_path):
     only_synthetic = tmp_path / "synthetic"
     only_synthetic.mkdir()
     manifest = write_manifest(only_synthetic, [synthetic])
-    summary = run_grounding(manifest, config=GroundingConfig(expert="oracle"), **run_paths(only_synthetic))
+    summary = run_grounding(manifest, config=grounding("oracle"), **run_paths(only_synthetic))
     assert summary["answers"]["ok"] == {"head": 3, "upper": 3, "legs": 3}
 
 

@@ -26,6 +26,7 @@ from reid.grounding.store import GroundingStore, expert_tag
 from reid.utils.images import read_image
 from tests.grounding.helpers import (
     CountingExpert,
+    grounding,
     make_dataset,
     run,
     stable,
@@ -39,7 +40,7 @@ def test_uninterrupted_run_outputs_and_contact_sheet(tmp_path, reference):
     assert reference["dataset"].value_counts().sort("dataset").rows() == [("D", 12), ("MA", 27)]
     assert reference.columns[:6] == ["image_id", "dataset", "part", "boxes", "raw", "status"]
     assert {"width", "height", "expert", "version", "seconds", "message"} <= set(reference.columns)
-    run(two_datasets(tmp_path), tmp_path, build_expert("stripes"))
+    run(two_datasets(tmp_path), tmp_path, build_expert(grounding("stripes")))
     sheet = read_image(tmp_path / "sheet.png")
     row = TILE_H + NOTE_LINES * NOTE_H  # a 32 x 64 crop at TILE_H = 256 is 128 wide, its caption lines below
     assert sheet.shape == (TITLE_H + 2 * row + PAD + LEGEND_H, 8 * 128 + 7 * PAD, 3)  # 13 images → rows of 8, 5
@@ -87,14 +88,14 @@ def test_sigkill_mid_run_then_resume(tmp_path, reference):
 
 def test_expert_or_prompt_change_gets_its_own_store(tmp_path):
     manifest = two_datasets(tmp_path, 3)
-    run(manifest, tmp_path, build_expert("stripes"))
-    narrow = build_expert("stripes", {"windows": {"head": [0, 0.2], "upper": [0.2, 0.5], "legs": [0.5, 1]}})
+    run(manifest, tmp_path, build_expert(grounding("stripes")))
+    narrow = build_expert(grounding(stripes={"windows": {"head": [0, 0.2], "upper": [0.2, 0.5], "legs": [0.5, 1]}}))
     run(manifest, tmp_path, narrow)
     tags = sorted(p.name for p in (tmp_path / "store").iterdir())
     assert len(tags) == 2 and all(t.startswith("stripes-") for t in tags)
     boxes = pl.read_parquet(tmp_path / "boxes.parquet")
     assert boxes.filter(pl.col("part") == "head")["boxes"].to_list()[0] == [[0.0, 0.0, 1.0, 0.2]]
-    ident = build_expert("stripes").identity()
+    ident = build_expert(grounding("stripes")).identity()
     assert expert_tag(ident) != expert_tag({**ident, "prompts": {"head": "another prompt"}})
     assert json.loads((tmp_path / "store" / expert_tag(narrow.identity()) / "expert.json").read_text()) == \
         json.loads(json.dumps(narrow.identity()))

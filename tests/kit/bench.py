@@ -12,15 +12,13 @@ import torch
 
 from reid.data.run import run_ingest, run_protocol
 from reid.model.checkpoint import save_checkpoint
-from reid.model.configs import MuvaConfig
 from reid.model.muva import build_muva
-from reid.synth.config import SynthConfig
 from reid.synth.generate import generate_benchmark
+from tests.kit.params import muva, section
 
-TINY = SynthConfig(
-    seed=3, train_ids=4, test_ids=4, images_per_id=2, queries_per_id=(1, 1), gallery_per_id=(2, 3),
-    distractors=2, junk=1, domains=("MA", "C3"),
-)
+TINY = section("synth", seed=3, train_ids=4, test_ids=4, images_per_id=2, queries_per_id=[1, 1], gallery_per_id=[2, 3],
+               distractors=2, junk=1)
+DOMAINS = ("MA", "C3")
 
 
 @dataclass(frozen=True)
@@ -34,10 +32,10 @@ class Bench:
 @pytest.fixture(scope="session")
 def bench(tmp_path_factory) -> Bench:
     root = tmp_path_factory.mktemp("eval_bench")
-    generate_benchmark(root / "demo", TINY, workers=1)
+    generate_benchmark(root / "demo", TINY, DOMAINS, workers=1)
     run_ingest(root / "demo", root / "manifests", root / "manifests" / "summary.json", workers=1)
     run_protocol(root / "manifests", "MA", ["C3", "MA"], root / "protocol")
     torch.manual_seed(0)
-    model = build_muva(MuvaConfig(num_classes=5, backbone="demo"))
+    model = build_muva(muva(5, backbone="demo", image_size=[256, 128]))
     save_checkpoint(model.image, root / "muva.pt")
     return Bench(root, root / "manifests", root / "protocol" / "protocol.json", root / "muva.pt")

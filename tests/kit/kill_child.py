@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -66,8 +65,8 @@ def main(stage: str, root: Path, run: str, slow_after_epoch: int) -> None:
         from tests.kit.clip import PRETRAIN_CLIP
         from tests.pretrain.test_pretrain import TINY_RUN
 
-        run_pretrain(pl.read_parquet(root / "pairs.parquet"), PRETRAIN_CLIP, replace(TINY_RUN, epochs=3), out / "clip.pt",
-                     state_dir, live_dir)
+        run_pretrain(pl.read_parquet(root / "pairs.parquet"), PRETRAIN_CLIP, TINY_RUN.model_copy(update={"epochs": 3}),
+                     out / "clip.pt", state_dir, live_dir)
         return
     from reid.training.data import load_training_data
     from reid.engine.distributed import Dist
@@ -78,7 +77,7 @@ def main(stage: str, root: Path, run: str, slow_after_epoch: int) -> None:
     train, stage1, stage2 = tiny_train_configs()
     data = load_training_data(root / "train.parquet", root / "masks.parquet")
     if stage == "stage1":
-        run_stage1(data, tiny_config(data.num_classes), None, train, replace(stage1, epochs=3), out / "stage1",
+        run_stage1(data, tiny_config(data.num_classes), None, train, stage1.model_copy(update={"epochs": 3}), out / "stage1",
                    state_dir, live_dir, Dist())
     else:
         run_stage2(data, root / "stage1", train, stage2, out / "muva.pt", state_dir, live_dir, Dist())

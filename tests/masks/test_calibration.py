@@ -8,7 +8,8 @@ import pytest
 
 from reid.grounding.parts import EQUAL_THIRDS
 from reid.masks.boxes import collect_boxes, sanitise
-from reid.masks.calibration import CalibrationConfig, calibrate, thresholds
+from reid.masks.calibration import calibrate, thresholds
+from tests.kit.params import section
 
 PARTS = ("head", "upper", "legs")
 
@@ -59,12 +60,12 @@ def test_choose_first_largest_union_and_missing_reasons() -> None:
 
 def test_mad_thresholds_and_minimum_spread() -> None:
     values = np.array([0.20] * 50 + [0.22] * 50 + [1.0, 0.01])
-    lo, hi = thresholds(values, CalibrationConfig(mad_k=3.0, min_spread=0.0))
+    lo, hi = thresholds(values, section("calibration", mad_k=3.0, min_spread=0.0))
     # median 0.21, MAD 0.01 -> sigma 0.014826, 3 sigma = 0.044478
     assert lo == pytest.approx(0.21 - 0.044478) and hi == pytest.approx(0.21 + 0.044478)
-    lo, hi = thresholds(values, CalibrationConfig(mad_k=3.0, min_spread=0.5))
+    lo, hi = thresholds(values, section("calibration", mad_k=3.0, min_spread=0.5))
     assert (lo, hi) == (pytest.approx(0.105), pytest.approx(0.315))
-    q = thresholds(np.linspace(0, 1, 101), CalibrationConfig(rule="quantile", quantiles=(0.1, 0.9)))
+    q = thresholds(np.linspace(0, 1, 101), section("calibration", rule="quantile", quantiles=[0.1, 0.9]))
     assert q == (pytest.approx(0.1), pytest.approx(0.9))
 
 
@@ -88,7 +89,7 @@ def _boxes_with_outliers(n: int = 100) -> tuple[pl.DataFrame, list[str]]:
 def test_calibration_replaces_outliers_with_learnt_stripes() -> None:
     store, ids = _boxes_with_outliers()
     raw = collect_boxes(store, ids, PARTS)
-    cal = calibrate(raw, CalibrationConfig())
+    cal = calibrate(raw, section("calibration"))
     head_reasons = cal.reason[:, 0].tolist()
     assert head_reasons[:5] == ["too_large"] * 5 and head_reasons[5:10] == ["too_small"] * 5
     assert set(head_reasons[10:]) == {""}
@@ -103,15 +104,15 @@ def test_calibration_replaces_outliers_with_learnt_stripes() -> None:
 def test_disabled_calibration_keeps_raw_boxes_and_missing_ones() -> None:
     store, ids = _boxes_with_outliers()
     raw = collect_boxes(store, ids, PARTS)
-    cal = calibrate(raw, CalibrationConfig(enabled=False))
+    cal = calibrate(raw, section("calibration", enabled=False))
     np.testing.assert_array_equal(cal.boxes, raw.boxes)
     assert np.isnan(cal.boxes[99, 2]).all()
 
 
 def test_too_few_good_boxes_fall_back_to_equal_thirds_or_configured_windows() -> None:
     store = _store([("a", "head", [], "no_box")])
-    cal = calibrate(collect_boxes(store, ["a"], PARTS), CalibrationConfig())
+    cal = calibrate(collect_boxes(store, ["a"], PARTS), section("calibration"))
     np.testing.assert_allclose(cal.boxes[0, 1], [0.0, EQUAL_THIRDS["upper"][0], 1.0, EQUAL_THIRDS["upper"][1]])
     windows = {"head": (0.0, 0.2), "upper": (0.2, 0.6), "legs": (0.5, 1.0)}
-    cal = calibrate(collect_boxes(store, ["a"], PARTS), CalibrationConfig(stripe_windows=windows))
+    cal = calibrate(collect_boxes(store, ["a"], PARTS), section("calibration", stripe_windows=windows))
     np.testing.assert_allclose(cal.boxes[0, 2], [0.0, 0.5, 1.0, 1.0])

@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from reid.utils.drawing import LEGEND_H, NOTE_H, NOTE_LINES, TILE_H, TITLE_H
-from reid.masks.calibration import CalibrationConfig
 from reid.masks.grid import PatchGrid
-from reid.masks.run import MaskConfig, run_calibrate
+from reid.masks.run import run_calibrate
 from reid.masks.sheet import HEADER_H, PAIR_GAP
 from reid.masks.store import read_masks, write_masks
 from reid.utils.images import read_image, write_image
 from tests.kit.datasets import write_gt_boxes
 from tests.kit.manifests import manifest_rows
+from tests.kit.params import section
 
 PARTS = ("head", "upper", "legs")
 TRUE = {"head": [0.3, 0.02, 0.7, 0.18], "upper": [0.2, 0.18, 0.8, 0.55], "legs": [0.25, 0.55, 0.75, 0.98]}
@@ -62,7 +62,7 @@ def plots(folder: Path) -> tuple[Path, Path, Path]:
 def test_run_calibrate_writes_masks_report_plot_and_metrics(tmp_path: Path) -> None:
     boxes, train = _inputs(tmp_path)
     report = run_calibrate(boxes, train, tmp_path / "masks", *plots(tmp_path / "plots"), tmp_path / "metrics.json",
-                           CalibrationConfig(), MaskConfig(), PatchGrid(), sheet_images=8)
+                           section("calibration", sheet_images=8), section("masks"), PatchGrid())
     assert report["counts"]["head"] == {"kept": 36, "too_large": 4}
     ids, masks, _ = read_masks(tmp_path / "masks" / "masks.parquet")
     assert len(ids) == 40 and masks.shape == (40, 3, 128)
@@ -83,7 +83,7 @@ def test_run_calibrate_writes_masks_report_plot_and_metrics(tmp_path: Path) -> N
 def test_stripes_mode_ignores_the_boxes(tmp_path: Path) -> None:
     boxes, train = _inputs(tmp_path)
     run_calibrate(boxes, train, tmp_path / "m", *plots(tmp_path / "p"), tmp_path / "metrics.json",
-                  CalibrationConfig(), MaskConfig(mode="stripes"), PatchGrid())
+                  section("calibration"), section("masks", mode="stripes"), PatchGrid())
     _, masks, meta = read_masks(tmp_path / "m" / "masks.parquet")
     assert meta["mode"] == "stripes" and bool((masks == masks[0]).all())
     assert "iou_stripes" in json.loads((tmp_path / "metrics.json").read_text())
@@ -97,7 +97,7 @@ def test_stripes_mode_writes_the_model_s_stripe_attention_masks(tmp_path: Path, 
     boxes, train = _inputs(tmp_path)
     grid = PatchGrid()
     run_calibrate(boxes, train, tmp_path / "masks", *plots(tmp_path / "plots"), tmp_path / "metrics.json",
-                  CalibrationConfig(), MaskConfig(mode="stripes", rule=rule), grid)
+                  section("calibration"), section("masks", mode="stripes", rule=rule), grid)
     _, masks, _ = read_masks(tmp_path / "masks" / "masks.parquet")
     stripes = stripe_part_masks(grid)  # what `model.part_attention: stripes` attends with
     assert all(torch.equal(m, stripes) for m in masks)

@@ -6,14 +6,16 @@ import torch
 
 from reid.model.configs import MuvaConfig
 from reid.model.muva import MuvaModel, build_muva
+from tests.kit.params import muva
 
 PATCH = 16
 GRID = (16, 8)  # 256x128 input, patch 16
 N_PATCHES = GRID[0] * GRID[1]
 
 
-def demo_config(**fields) -> MuvaConfig:
-    return MuvaConfig(**{"num_classes": 6, "backbone": "demo", **fields})
+def demo_config(num_classes: int = 6, **fields) -> MuvaConfig:
+    """The demo backbone at 256x128 (`fields`: keys of the `model` section, or sources and class_domains)."""
+    return muva(num_classes, **{"backbone": "demo", "image_size": [256, 128], **fields})
 
 
 def demo_model(**fields) -> MuvaModel:

@@ -1,3 +1,4 @@
+import open_clip
 import pytest
 import torch
 
@@ -6,7 +7,8 @@ from reid.model.backbone import (
     fit_positional_embedding,
     interpolate_pos_embed,
 )
-from reid.model.configs import MuvaConfig
+from reid.model.clip_configs import BACKBONE_CONFIGS
+from tests.kit.params import muva
 
 
 def test_interpolation_is_the_identity_on_an_unchanged_grid():
@@ -43,7 +45,7 @@ def test_a_non_square_source_grid_needs_its_shape():
 
 
 def test_the_demo_clip_is_fitted_from_its_128x64_pretraining_grid():
-    config = MuvaConfig(num_classes=2, backbone="demo")
+    config = muva(2, backbone="demo", image_size=[256, 128])
     visual = create_vision_tower(config)
     assert tuple(visual.grid_size) == (8, 4)
     fit_positional_embedding(visual, config)
@@ -51,7 +53,7 @@ def test_the_demo_clip_is_fitted_from_its_128x64_pretraining_grid():
 
 
 def test_vit_b16_is_fitted_to_256x128():
-    config = MuvaConfig(num_classes=2)
+    config = muva(2, backbone="ViT-B-16", image_size=[256, 128])
     visual = create_vision_tower(config)
     original = visual.positional_embedding.detach().clone()
     assert original.shape == (197, 768)
@@ -60,3 +62,18 @@ def test_vit_b16_is_fitted_to_256x128():
     assert tuple(visual.grid_size) == (16, 8)
     assert torch.equal(visual.positional_embedding[0], original[0])
     assert isinstance(visual.positional_embedding, torch.nn.Parameter)
+
+
+def test_the_backbones_are_open_clip_configs_that_build_the_models_they_did():
+    """ViT-B-16 is open_clip's own config with QuickGELU (OpenAI's weights need it); demo is our JSON file,
+    registered with open_clip, building the very model its former inline config built."""
+    assert BACKBONE_CONFIGS["ViT-B-16"] == {**open_clip.get_model_config("ViT-B-16"), "quick_gelu": True}
+    before = {"embed_dim": 128, "quick_gelu": True,
+              "vision_cfg": {"image_size": [128, 64], "layers": 3, "width": 128, "head_width": 32, "patch_size": 16},
+              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 2}}
+    assert open_clip.get_model_config("demo") == BACKBONE_CONFIGS["demo"] == before
+    torch.manual_seed(0)
+    old = open_clip.CLIP(**before).state_dict()
+    torch.manual_seed(0)
+    new = open_clip.create_model("demo").state_dict()
+    assert old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in old)

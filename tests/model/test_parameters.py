@@ -2,9 +2,9 @@
 
 import pytest
 
-from reid.model.configs import MuvaConfig
 from reid.model.muva import build_muva
 from reid.model.parameters import count_parameters
+from tests.kit.params import muva
 
 RMP_LAYER = 2_479_616
 
@@ -19,7 +19,7 @@ RMP_LAYER = 2_479_616
     ],
 )
 def test_counts_match_table_13(parts, training_m, inference_m, training, inference):
-    model = build_muva(MuvaConfig(num_classes=751, parts=parts))
+    model = build_muva(muva(751, backbone="ViT-B-16", image_size=[256, 128], parts=list(parts)))
     counts = count_parameters(model)
     assert abs(counts["training"] / 1e6 - training_m) < 0.1
     assert abs(counts["inference"] / 1e6 - inference_m) < 0.1

@@ -8,19 +8,19 @@ import polars as pl
 import pytest
 import torch
 
-from reid.model.configs import MuvaConfig
 from reid.model.muva import build_muva
-from reid.pretrain.config import PretrainConfig
 from reid.pretrain.data import tokenize
 from reid.pretrain.run import SKIPPED, run_pretrain_step
 from reid.pretrain.train import lr_at, run_pretrain
 from reid.pretrain.zero_shot import text_to_image_retrieval
-from reid.synth.captioned import CaptionedConfig, generate_captioned
+from reid.synth.captioned import generate_captioned
 from tests.kit.clip import PRETRAIN_CLIP
 from tests.kit.kill_child import kill_then_resume
+from tests.kit.params import muva, section
 
-TINY_POOL = CaptionedConfig(seed=0, identities=48, images_per_id=3, test_identities=8, height=64, width=64)
-TINY_RUN = PretrainConfig(epochs=6, batch_size=32, lr=2e-3, min_lr=1e-4, warmup_epochs=1, workers=0)
+TINY_RUN = section("pretrain", epochs=6, batch_size=32, lr=2e-3, min_lr=1e-4, warmup_epochs=1,
+                   data={"seed": 0, "identities": 48, "images_per_id": 3, "test_identities": 8, "height": 64, "width": 64})
+TINY_POOL = TINY_RUN.data
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_the_checkpoint_is_an_open_clip_file_that_model_pretrained_loads_with_id
     clip.eval()
     images = torch.randn(3, 3, 64, 64)
     # global-only MUVA at the pre-training input size: its feature is exactly CLIP's image embedding
-    config = MuvaConfig(num_classes=4, backbone="demo", clip=PRETRAIN_CLIP, image_size=(64, 64), parts=())
+    config = muva(4, clip=PRETRAIN_CLIP, image_size=[64, 64], parts=[])
     model = build_muva(config, pretrained=str(root / "clip.pt")).eval()
     with torch.no_grad():
         assert torch.allclose(model.image.features(images).features, clip.encode_image(images), atol=1e-5)
@@ -79,8 +79,9 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(pool, tmp_p
 def test_the_step_only_marks_its_outputs_when_the_weights_come_from_elsewhere(tmp_path):
     dirs = {name: tmp_path / name for name in ("models", "data", "state", "live")}
     for pretrained in ("openai", None):
-        record = run_pretrain_step(pretrained, dirs["models"] / "clip.pt", dirs["data"], TINY_POOL, PRETRAIN_CLIP,
-                                   TINY_RUN, dirs["state"], dirs["live"], tmp_path / "metrics.json")
+        model = section("model", pretrained=pretrained, clip=PRETRAIN_CLIP)
+        record = run_pretrain_step(TINY_RUN, model, dirs["models"] / "clip.pt", dirs["data"], dirs["state"], dirs["live"],
+                                   tmp_path / "metrics.json")
         assert record["skipped"] and json.loads((tmp_path / "metrics.json").read_text()) == record
         assert all((d / SKIPPED).is_file() for d in dirs.values())
         assert not (dirs["models"] / "clip.pt").exists() and len(list(dirs["data"].iterdir())) == 1
@@ -92,7 +93,7 @@ def test_a_caption_longer_than_the_text_context_is_refused_not_cut():
 
 
 def test_warm_up_then_cosine():
-    config = PretrainConfig(epochs=10, lr=1e-3, min_lr=1e-5, warmup_epochs=1)
+    config = section("pretrain", epochs=10, lr=1e-3, min_lr=1e-5, warmup_epochs=1)
     rates = [lr_at(config, step, 100) for step in range(100)]
     assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
     assert rates[10] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-5, rel=0.05)
@@ -100,10 +101,10 @@ def test_warm_up_then_cosine():
 
 
 def test_bad_pretrain_parameters_are_named():
-    with pytest.raises(ValueError, match="pretrain.batch_size"):
-        PretrainConfig(batch_size=1)
+    with pytest.raises(ValueError, match="batch_size = 1: must be >= 2"):
+        section("pretrain", batch_size=1)
     with pytest.raises(ValueError, match="pretrain.epochs"):
-        PretrainConfig(epochs=0)
+        section("pretrain", epochs=0)
 
 
 def test_retrieval_recall_and_chance_by_hand():

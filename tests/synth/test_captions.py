@@ -16,19 +16,18 @@ from reid.synth.captioned import (
     CAPTIONS,
     MARKER,
     WEB_CODE,
-    CaptionedConfig,
     generate_captioned,
     web_pool,
 )
 from reid.synth.captions import FIELDS, caption, colour_name, describe, hair_colour_name
-from reid.synth.config import SynthConfig
 from reid.synth.identities import sample_identities
 from reid.synth.person import VIEWS
 from reid.synth.plan import DOMAIN_CODES, plan_domain
-from reid.synth.styles import WARDROBES
+from reid.synth.styles import DOMAIN_STYLES, WARDROBES
 from reid.utils.images import ImageInfo, probe_image
+from tests.kit.params import section
 
-TINY = CaptionedConfig(seed=3, identities=6, images_per_id=2, test_identities=2)
+TINY = section("pretrain.data", seed=3, identities=6, images_per_id=2, test_identities=2)
 # accepted surface forms, written out independently of the caption templates
 LEG_NOUNS = {"trousers": "(?:trousers|pants|jeans)", "shorts": "shorts", "skirt": "skirt"}
 PATTERN_STEMS = {"plain": "plain", "striped": "stripe", "two-tone": "two-tone", "logo": "logo"}
@@ -130,7 +129,7 @@ def test_generate_small(tmp_path: Path) -> None:
     assert _hashes(one) == _hashes(two)
     generate_captioned(one, TINY, workers=1)  # replaces its own earlier output
     assert _hashes(one) == _hashes(two)
-    other = generate_captioned(two, CaptionedConfig(seed=4, identities=6, images_per_id=2, test_identities=2), 1)
+    other = generate_captioned(two, TINY.model_copy(update={"seed": 4}), 1)
     assert other["caption"].to_list() != frame["caption"].to_list()
 
 
@@ -143,10 +142,10 @@ def test_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
 
 def test_pool_disjoint_from_reid_domains() -> None:
     assert WEB_CODE not in DOMAIN_CODES.values()
-    pool = web_pool(CaptionedConfig().seed, CaptionedConfig().identities)
+    pool = web_pool(0, 1000)  # the seed and size of a full pool
     assert len({tuple(describe(i).values()) for i in pool}) == len(pool)  # a full caption names one identity
-    config = SynthConfig()
-    domain = {shot.identity for key in config.domains for shot in plan_domain(key, config)}
+    config = section("synth", test_ids=50, queries_per_id=[1, 2])
+    domain = {shot.identity for key in DOMAIN_STYLES for shot in plan_domain(key, config)}
     assert not set(pool) & domain
 
 
@@ -156,4 +155,4 @@ def test_pool_disjoint_from_reid_domains() -> None:
 ])
 def test_bad_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
-        CaptionedConfig(**{**{"identities": 6}, field: value})
+        section("pretrain.data", **{"identities": 6, "test_identities": 2, field: value})

@@ -22,15 +22,15 @@ from reid.synth.baseline import (
     market_eval,
     retrieval,
 )
-from reid.synth.config import SynthConfig
 from reid.synth.generate import generate_benchmark
 from reid.synth.identities import random_identity, sample_identities
 from reid.synth.person import PARTS, draw_person, sample_pose
 from reid.synth.styles import DOMAIN_STYLES, WARDROBES
 from reid.utils.images import probe_image
+from tests.kit.params import section
 from tests.kit.strategies import seeds
 
-SMALL = SynthConfig(seed=7, train_ids=6, test_ids=4, images_per_id=3, distractors=3, junk=2)
+SMALL = section("synth", seed=7, train_ids=6, test_ids=4, images_per_id=3, queries_per_id=[1, 2], distractors=3, junk=2)
 FOLDERS = {"MA": "Market-1501-v15.09.15", "D": "DukeMTMC-reID", "MS": "MSMT17_V1", "C3": "cuhk03-np"}
 # SPEC §2 file names, written out independently of the generator
 NAME_RE = {
@@ -86,7 +86,7 @@ def small(tmp_path_factory) -> tuple[Path, dict]:
 def test_same_seed_gives_byte_identical_files_whatever_the_worker_count(small, tmp_path):
     root, _ = small
     again = tmp_path / "again"
-    generate_benchmark(again, SynthConfig(seed=1, train_ids=3, test_ids=2, domains=("MA", "C3")), workers=1)
+    generate_benchmark(again, section("synth", seed=1, train_ids=3, test_ids=2), ("MA", "C3"), workers=1)
     generate_benchmark(again, SMALL, workers=1)  # replaces the earlier output entirely
     first, second = _hashes(root), _hashes(again)
     assert len(first) > 150
@@ -96,7 +96,7 @@ def test_same_seed_gives_byte_identical_files_whatever_the_worker_count(small, t
 def test_different_seed_gives_different_images(small, tmp_path):
     root, _ = small
     other = tmp_path / "other"
-    generate_benchmark(other, SynthConfig(**{**SMALL.__dict__, "seed": 8}), workers=2)
+    generate_benchmark(other, SMALL.model_copy(update={"seed": 8}), workers=2)
     images = lambda h: {v for k, v in h.items() if k.endswith((".jpg", ".png"))}  # noqa: E731
     assert images(_hashes(root)).isdisjoint(images(_hashes(other)))
 
@@ -249,27 +249,27 @@ def test_market_eval_drops_same_camera_matches_and_skips_unmatched_queries():
 
 def test_invalid_config_and_real_data_are_refused(tmp_path):
     with pytest.raises(ValueError, match="images_per_id"):
-        SynthConfig(images_per_id=1)
+        section("synth", images_per_id=1)
     with pytest.raises(ValueError, match="domains"):
-        SynthConfig(domains=("MA", "XX"))
-    assert SynthConfig(domains=["MA"], queries_per_id=[1, 1]).domains == ("MA",)
+        generate_benchmark(tmp_path, section("synth"), ("MA", "XX"))
     (tmp_path / "Market-1501-v15.09.15").mkdir()
     with pytest.raises(FileExistsError, match="real dataset"):
-        generate_benchmark(tmp_path, SynthConfig(domains=("MA",)))
+        generate_benchmark(tmp_path, section("synth"), ("MA",))
 
 
 def test_baseline_finds_parts_beat_whole_and_a_domain_gap(tmp_path):
-    config = SynthConfig(seed=3, train_ids=40, test_ids=40, images_per_id=4, distractors=0, junk=0, domains=("MA", "D"))
-    generate_benchmark(tmp_path, config)
-    feats = {k: domain_features(tmp_path, k) for k in config.domains}
-    for key in config.domains:
+    config, domains = section("synth", seed=3, train_ids=40, test_ids=40, images_per_id=4, queries_per_id=[1, 2],
+                              distractors=0, junk=0), ("MA", "D")
+    generate_benchmark(tmp_path, config, domains)
+    feats = {k: domain_features(tmp_path, k) for k in domains}
+    for key in domains:
         q, g = feats[key]["query"], feats[key]["gallery"]
         chance = chance_map(q, g)
         whole, parts = retrieval(q, g, "whole")["mAP"], retrieval(q, g, "parts")["mAP"]
         assert parts > 8 * chance and parts > 0.45
         assert parts > whole + 0.3
         assert parts > retrieval(q, g, "body")["mAP"] + 0.15  # part structure, not just less background
-    metric = {k: fit_lda(feats[k]["train"].parts, feats[k]["train"].pids) for k in config.domains}
+    metric = {k: fit_lda(feats[k]["train"].parts, feats[k]["train"].pids) for k in domains}
     for target, other in (("MA", "D"), ("D", "MA")):
         q, g = feats[target]["query"], feats[target]["gallery"]
         within = retrieval(q, g, "parts", metric[target])["mAP"]

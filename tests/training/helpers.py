@@ -8,18 +8,21 @@ import numpy as np
 
 from reid.masks.store import write_masks
 from reid.model.configs import MuvaConfig
+from reid.model.params import Model
 from reid.utils.images import write_image
 from tests.kit.clip import IMAGE_SIZE, TINY_CLIP
 from tests.kit.manifests import manifest_rows
+from tests.kit.params import muva, section
 
 
 def tiny_config(num_classes: int, **fields) -> MuvaConfig:
-    return MuvaConfig(num_classes=num_classes, backbone="demo", clip=TINY_CLIP, image_size=IMAGE_SIZE, **fields)
+    """The tiny model trained on one source (`fields`: keys of the `model` section)."""
+    return muva(num_classes, clip=TINY_CLIP, image_size=list(IMAGE_SIZE), **fields)
 
 
-def tiny_model_params(**fields) -> dict:
-    """A params.yaml `model` section for the tiny model (the clip config passed explicitly)."""
-    return {"backbone": "demo", "clip": TINY_CLIP, "image_size": list(IMAGE_SIZE), "pretrained": None, **fields}
+def tiny_model_params(**fields) -> Model:
+    """The `model` section of the tiny model (random init unless `fields` say otherwise)."""
+    return section("model", **{"clip": TINY_CLIP, "image_size": list(IMAGE_SIZE), "pretrained": None, **fields})
 
 
 def write_training_set(root: Path, ids: int = 8, per_id: int = 4, domains: int = 1, seed: int = 0) -> tuple[Path, Path]:
@@ -50,9 +53,8 @@ def write_training_set(root: Path, ids: int = 8, per_id: int = 4, domains: int =
 
 
 def tiny_train_configs(**stage2):
-    """(TrainConfig, Stage1Config, Stage2Config) that train the tiny model in a second or two."""
-    from reid.training.config import Stage1Config, Stage2Config, TrainConfig
-
-    train = TrainConfig(ids_per_batch=4, images_per_id=2, workers=0, memory_batch_size=16)
-    stage1 = Stage1Config(epochs=2, lr=1e-3, warmup_epochs=1)
-    return train, stage1, Stage2Config(**{"epochs": 3, "lr": 1e-3, "milestones": (2,), **stage2})
+    """The `train`, `stage1` and `stage2` sections that train the tiny model in a second or two."""
+    train = section("train", ids_per_batch=4, images_per_id=2, memory_batch_size=16)
+    stage1 = section("stage1", epochs=2, lr=1e-3, warmup_epochs=1)
+    epochs = stage2.get("epochs", 3)  # the decay at epoch 2 (or none, within a shorter run)
+    return train, stage1, section("stage2", **{"epochs": epochs, "lr": 1e-3, "milestones": [min(2, epochs)], **stage2})

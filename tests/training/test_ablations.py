@@ -1,11 +1,10 @@
 """Every ablation the demo can switch (README, Training) builds and trains one step of each stage.
 
-The model switches go through `muva_config`, as params.yaml's `model` section does; the tiny set
+The model switches go through `MuvaConfig.of`, as params.yaml's `model` section does; the tiny set
 has one P x K batch, so one epoch is one step.
 """
 
 import math
-from dataclasses import replace
 
 import open_clip
 import pytest
@@ -15,7 +14,8 @@ import reid.training.stage2 as stage2_module
 from reid.engine.distributed import Dist
 from reid.model.checkpoint import read_checkpoint
 from reid.training.data import load_training_data
-from reid.training.model_config import muva_config
+from reid.model.configs import MuvaConfig
+from reid.model.params import Model
 from reid.training.stage1 import MODEL_FILE, run_stage1
 from reid.training.stage2 import run_stage2
 from tests.kit.clip import TINY_CLIP
@@ -43,12 +43,12 @@ def tiny_set(tmp_path_factory):
     return load_training_data(*write_training_set(root, ids=4, per_id=2, domains=len(SOURCES)))
 
 
-def train_one_step(tmp_path, data, model_params: dict, vision_only: bool = False, spy=None):
+def train_one_step(tmp_path, data, model_params: Model, vision_only: bool = False, spy=None):
     """Stage-1 then stage-2, one epoch (= one step) each; returns (config, stage-1 log, stage-2 log)."""
     train, stage1, stage2 = tiny_train_configs(epochs=1)
-    train, stage1 = replace(train, vision_only=vision_only), replace(stage1, epochs=1)
-    config = muva_config(model_params, SOURCES, data.num_classes, data.class_domains)
-    record1 = run_stage1(data, config, model_params["pretrained"], train, stage1,
+    train, stage1 = train.model_copy(update={"vision_only": vision_only}), stage1.model_copy(update={"epochs": 1})
+    config = MuvaConfig.of(model_params, SOURCES, data.num_classes, data.class_domains)
+    record1 = run_stage1(data, config, model_params.pretrained, train, stage1,
                          tmp_path / "stage1", tmp_path / "s1state", tmp_path / "s1live", Dist())
     record2 = run_stage2(data, tmp_path / "stage1", train, stage2,
                          tmp_path / "muva.pt", tmp_path / "s2state", tmp_path / "s2live", Dist())
@@ -81,7 +81,7 @@ def test_an_ablation_trains_one_step_of_each_stage(tmp_path, tiny_set, monkeypat
     assert names == expected and {k for k in record2 if k.startswith("loss/")} == {f"loss/{n}" for n in expected}
     rows = torch.tensor([PATCHES[p] for p in config.parts], dtype=part_targets.dtype).reshape(len(config.parts), 8)
     assert torch.equal(part_targets, rows.expand(len(part_targets), -1, -1))
-    assert read_checkpoint(tmp_path / "muva.pt")["config"]["parts"] == list(config.parts)
+    assert read_checkpoint(tmp_path / "muva.pt")["config"]["model"]["parts"] == list(config.parts)
 
 
 def test_a_local_open_clip_file_initialises_both_towers(tmp_path, tiny_set):

@@ -3,17 +3,17 @@ import polars as pl
 import pytest
 import torch
 
-from reid.data.loading import Augment, Preprocess, TrainingSet
+from reid.data.loading import Preprocess, TrainingSet
 from reid.engine.distributed import Dist
 from reid.errors import ArtifactError
 from reid.masks.grid import PatchGrid
 from reid.masks.store import write_masks
+from reid.model.configs import MuvaConfig
 from reid.model.muva import build_muva
-from reid.training.config import TrainConfig
 from reid.training.data import load_training_data
-from reid.training.model_config import muva_config
 from reid.training.stage2 import prepare_model
 from reid.utils.images import write_image
+from tests.kit.params import section
 from tests.training.helpers import tiny_config, tiny_model_params, write_training_set
 
 
@@ -67,16 +67,16 @@ def marked_set(tmp_path, augment):
 
 
 def test_a_flip_moves_image_and_masks_together(tmp_path):
-    dataset = marked_set(tmp_path, Augment(flip=1.0))
+    dataset = marked_set(tmp_path, section("train.augment", flip=1.0))
     image, masks, label, index = dataset[0]
     assert (image[:, :, 16:] == 1.0).all() and (image[:, :, :16] == -1.0).all()  # white now on the right
     assert masks[0].tolist() == [0.0, 1.0] * 4
-    unflipped = marked_set(tmp_path, Augment(flip=0.0))[0]
+    unflipped = marked_set(tmp_path, section("train.augment", flip=0.0))[0]
     assert (unflipped[0][:, :, :16] == 1.0).all() and unflipped[1][0].tolist() == [1.0, 0.0] * 4
 
 
 def test_augmentation_is_a_function_of_seed_epoch_and_index(tmp_path):
-    dataset = marked_set(tmp_path, Augment(flip=0.5, random_crop=True, random_erasing=0.5))
+    dataset = marked_set(tmp_path, section("train.augment", flip=0.5, random_crop=True, random_erasing=0.5))
     flips = []
     for epoch in range(8):
         dataset.epoch = epoch
@@ -87,19 +87,19 @@ def test_augmentation_is_a_function_of_seed_epoch_and_index(tmp_path):
 
 
 def test_model_config_follows_the_protocol():
-    single = muva_config(tiny_model_params(rmp={"heads": "auto"}), ["MA"], 4, [0] * 4)
+    single = MuvaConfig.of(tiny_model_params(rmp={"heads": "auto"}), ["MA"], 4, [0] * 4)
     assert single.rmp.heads == 2 and single.num_classes == 4
-    assert muva_config(tiny_model_params(), ["MS"], 4, [0] * 4).rmp.heads == 8
-    multi = muva_config(tiny_model_params(prompts={"style": "domain_specific"}), ["D", "MS"], 4, [0, 0, 1, 1])
+    assert MuvaConfig.of(tiny_model_params(), ["MS"], 4, [0] * 4).rmp.heads == 8
+    multi = MuvaConfig.of(tiny_model_params(prompts={"style": "domain_specific"}), ["D", "MS"], 4, [0, 0, 1, 1])
     assert multi.rmp.heads == 8 and len(multi.prompts.domain_phrases) == 2 and multi.class_domains == (0, 0, 1, 1)
-    assert muva_config(tiny_model_params(rmp={"heads": 4}), ["MA"], 4, [0] * 4).rmp.heads == 4
+    assert MuvaConfig.of(tiny_model_params(rmp={"heads": 4}), ["MA"], 4, [0] * 4).rmp.heads == 4
     with pytest.raises(ValueError, match="no domain phrase for \\['MINE'\\]"):
-        muva_config(tiny_model_params(prompts={"style": "domain_specific"}), ["MINE"], 4, [0] * 4)
+        MuvaConfig.of(tiny_model_params(prompts={"style": "domain_specific"}), ["MINE"], 4, [0] * 4)
 
 
 def test_sync_bn_on_cpu_processes_is_refused_before_training():
     with pytest.raises(ValueError, match="sync_bn needs CUDA"):
-        prepare_model(build_muva(tiny_config(4)), TrainConfig(sync_bn=True), Dist(0, 2, torch.device("cpu")))
+        prepare_model(build_muva(tiny_config(4)), section("train", sync_bn=True), Dist(0, 2, torch.device("cpu")))
 
 
 def test_missing_or_unreadable_training_inputs_name_the_stage_that_makes_them(tmp_path):

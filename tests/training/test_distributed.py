@@ -26,9 +26,10 @@ import reid.training.stage2 as stage2_module
 from reid.engine.distributed import init_distributed, shutdown
 from reid.engine.state import STATE_FILE
 from reid.model.checkpoint import read_checkpoint
-from reid.training.config import Stage1Config, Stage2Config, TrainConfig
+from reid.training.config import Stage1, Stage2, Train
 from reid.training.data import load_training_data
 from reid.training.sampler import IdentityBatchSampler
+from tests.kit.params import section
 from tests.training.helpers import tiny_config, write_training_set
 
 WORLD = 2
@@ -36,10 +37,10 @@ P, K = 4, 2  # each rank: 2 identities x 2 images per batch
 STAGE2_LOSSES = ("loss/id", "loss/imp", "loss/i2tce", "loss/mask")
 
 
-def _configs() -> tuple[TrainConfig, Stage1Config, Stage2Config]:
-    train = TrainConfig(device="cpu", ids_per_batch=P, images_per_id=K, workers=0, memory_batch_size=16)
-    stage1 = Stage1Config(epochs=2, lr=1e-3, warmup_epochs=1)
-    stage2 = Stage2Config(epochs=6, lr=1e-3, warmup_iters=0, milestones=(10,))
+def _configs() -> tuple[Train, Stage1, Stage2]:
+    train = section("train", ids_per_batch=P, images_per_id=K, memory_batch_size=16)
+    stage1 = section("stage1", epochs=2, lr=1e-3, warmup_epochs=1)
+    stage2 = section("stage2", epochs=6, lr=1e-3, warmup_iters=0, milestones=[6])  # no decay within the 6 epochs
     return train, stage1, stage2
 
 

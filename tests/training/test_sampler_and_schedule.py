@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from reid.training.config import Stage1Config, Stage2Config
+from reid.training.config import Stage1, Stage2
 from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import stage1_lr, stage2_factor
+from tests.kit.params import section
 
 LABELS = torch.tensor([c for c in range(10) for _ in range(5 if c % 2 else 3)])  # 5 or 3 images per id
 
@@ -42,15 +43,15 @@ def test_too_few_identities_is_an_error():
 
 
 def test_stage1_warms_up_linearly_then_follows_a_cosine():
-    cfg = Stage1Config(epochs=10, lr=1.0, min_lr=0.0, warmup_epochs=2, warmup_lr=0.1)
+    cfg = section("stage1", epochs=10, lr=1.0, min_lr=0.5, warmup_epochs=2, warmup_lr=0.1)
     assert [stage1_lr(cfg, e) for e in (0, 1)] == [0.1, 0.55]
     assert stage1_lr(cfg, 2) == 1.0
-    assert math.isclose(stage1_lr(cfg, 6), 0.5)
+    assert math.isclose(stage1_lr(cfg, 6), 0.75)  # half-way through the cosine: (lr + min_lr) / 2
     assert stage1_lr(cfg, 9) < stage1_lr(cfg, 8) < stage1_lr(cfg, 7)
 
 
 def test_stage2_warms_up_per_iteration_and_steps_at_milestones():
-    cfg = Stage2Config(warmup_iters=10, warmup_factor=0.1, milestones=(30, 50), gamma=0.1)
+    cfg = section("stage2", epochs=60, warmup_iters=10, warmup_factor=0.1, milestones=[30, 50], gamma=0.1)
     assert math.isclose(stage2_factor(cfg, 0, 0), 0.1)
     assert math.isclose(stage2_factor(cfg, 0, 5), 0.55)
     assert stage2_factor(cfg, 0, 10) == 1.0
@@ -62,12 +63,12 @@ def test_stage2_warms_up_per_iteration_and_steps_at_milestones():
 @pytest.mark.parametrize(
     "cls,data,message",
     [
-        (Stage2Config, {"i2t_similarity": "l2"}, "i2t_similarity"),
-        (Stage2Config, {"loss_weights": {"triplet": 1.0}}, "unknown loss_weights"),
-        (Stage2Config, {"lr_rmp": 1.0}, "unknown Stage2Config parameters"),
-        (Stage1Config, {"epoch": 3}, "unknown Stage1Config parameters"),
+        (Stage2, {"i2t_similarity": "l2"}, "i2t_similarity"),
+        (Stage2, {"loss_weights": {"triplet": 1.0}}, "loss_weights.triplet"),
+        (Stage2, {"lr_rmp": 1.0}, "lr_rmp"),
+        (Stage1, {"epoch": 3}, "epoch"),
     ],
 )
 def test_bad_parameters_are_named(cls, data, message):
     with pytest.raises(ValueError, match=message):
-        cls.from_dict(data)
+        cls.model_validate({**section(cls.__name__.lower()).model_dump(), **data})

@@ -13,31 +13,20 @@ installs never need it; tests drive `CogVLMExpert` with a fake model/tokenizer p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from PIL import Image
 
 from reid.grounding.answer_format import parse_answer
+from reid.grounding.config import CogVLM
 from reid.grounding.experts.base import GroundItem
 from reid.grounding.parts import PARTS, PROMPTS, PartResult, short_hash
 
 LANGUAGE_TOKEN_TYPE = 0  # the remote code's token type of text (and of padding)
 
 
-@dataclass(frozen=True)
-class CogVLMConfig:
-    model: str = "THUDM/cogvlm-grounding-generalist-hf"  # hub id or local folder
-    revision: str = "main"
-    tokenizer: str = "lmsys/vicuna-7b-v1.5"  # the model card's tokenizer (CogVLM ships none)
-    dtype: str = "bfloat16"
-    load_in_4bit: bool = False
-    max_new_tokens: int = 64
-    device: str = "auto"  # auto = cuda:<LOCAL_RANK> when CUDA is present
-
-
-def load_cogvlm(config: CogVLMConfig, device: torch.device) -> tuple[Any, Any]:
+def load_cogvlm(config: CogVLM, device: torch.device) -> tuple[Any, Any]:
     """Load (model, tokenizer) from the hub or a local folder; imports transformers here only."""
     try:
         from transformers import AutoModelForCausalLM, LlamaTokenizer
@@ -64,7 +53,7 @@ class CogVLMExpert:
     name = "cogvlm"
     needs_pixels = True
 
-    def __init__(self, model: Any, tokenizer: Any, config: CogVLMConfig, device: torch.device) -> None:
+    def __init__(self, model: Any, tokenizer: Any, config: CogVLM, device: torch.device) -> None:
         self.model, self.tokenizer, self.config, self.device = model, tokenizer, config, device
         self.dtype = getattr(torch, config.dtype)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reid.errors import ConfigError
 from reid.grounding.answer_format import format_boxes
+from reid.grounding.config import Oracle
 from reid.grounding.experts.base import GroundItem
 from reid.grounding.parts import PARTS, Box, PartResult, clip_box
 from reid.synth.layouts import GT_BOXES, read_gt_boxes
@@ -24,26 +24,12 @@ from reid.synth.layouts import GT_BOXES, read_gt_boxes
 SPLIT_PIECE = 0.12  # each over-split piece is this fraction of the true box height
 
 
-@dataclass(frozen=True)
-class OracleConfig:
-    whole_rate: float = 0.0  # fraction of parts answered with the whole image
-    split_rate: float = 0.0  # fraction of parts answered with two tiny over-split boxes
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.whole_rate < 0 or self.split_rate < 0 or self.whole_rate + self.split_rate > 1:
-            raise ValueError(
-                f"grounding.oracle: whole_rate ({self.whole_rate}) and split_rate ({self.split_rate}) "
-                f"must be >= 0 and sum to at most 1"
-            )
-
-
 def _uniform(seed: int, image_id: str, part: str) -> float:
     digest = hashlib.sha256(f"{seed}/{image_id}/{part}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def simulate_error(box: Box, u: float, config: OracleConfig) -> list[Box]:
+def simulate_error(box: Box, u: float, config: Oracle) -> list[Box]:
     """The boxes a flawed expert would give for true `box`, drawn by the uniform number `u`."""
     if u < config.whole_rate:
         return [(0.0, 0.0, 1.0, 1.0)]
@@ -59,7 +45,7 @@ class OracleExpert:
     name = "oracle-simulated"
     needs_pixels = False
 
-    def __init__(self, config: OracleConfig) -> None:
+    def __init__(self, config: Oracle) -> None:
         self.config = config
         self.version = f"gt+whole={config.whole_rate:g}+split={config.split_rate:g}+seed={config.seed}"
         self._gt: dict[str, dict[tuple[str, str], Box]] = {}

@@ -9,12 +9,12 @@ and y are normalised by different image sides.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from reid.grounding.answer_format import format_boxes
+from reid.grounding.config import Pose
 from reid.grounding.experts.base import GroundItem
 from reid.grounding.parts import PARTS, Box, PartResult, clip_box
 
@@ -26,18 +26,11 @@ KNEES_ANKLES = list(range(25, 29))
 HEAD_OF_BODY = 0.11  # head size floor as a fraction of the visible body height (adults: ~1/7.5)
 
 
-@dataclass(frozen=True)
-class PoseConfig:
-    visibility: float = 0.5  # a landmark counts when MediaPipe's visibility exceeds this
-    min_detection_confidence: float = 0.3
-    pad: float = 0.08  # margin added around keypoint extents, as a fraction of the body height
-
-
 class PoseExpert:
     name = "pose"
     needs_pixels = True
 
-    def __init__(self, config: PoseConfig) -> None:
+    def __init__(self, config: Pose) -> None:
         try:
             import mediapipe as mp
         except ImportError as exc:
