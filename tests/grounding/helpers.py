@@ -11,7 +11,7 @@ import polars as pl
 from reid.grounding.config import Grounding
 from reid.grounding.parts import EQUAL_THIRDS
 from reid.utils.images import write_image
-from tests.kit.datasets import write_gt_boxes
+from tests.kit.boxes import write_gt_boxes
 from tests.kit.manifests import manifest_rows
 from tests.kit.params import section
 

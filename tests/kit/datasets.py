@@ -1,19 +1,16 @@
-"""Small on-disk datasets in every real layout, with known oddities, and the ground-truth part
-boxes a synthetic dataset folder carries.
+"""Small on-disk datasets in every real layout, with known oddities, for the ingestion, protocol,
+params and CLI tests.
 
-Each layout builder returns the dataset folder; the counts the tests assert are spelled out in
+Each builder returns the dataset folder; the counts the tests assert are spelled out in
 the comments next to the files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
-from reid.synth.layouts import GT_BOXES
 from reid.utils.images import write_image
 
 
@@ -119,11 +116,3 @@ def make_all(root: Path) -> Path:
     make_msmt_v1(root)
     make_cuhk03(root)
     return root
-
-
-def write_gt_boxes(dataset_dir: Path, image_ids: Sequence[str], boxes: Mapping[str, Sequence[float]], width: int,
-                   height: int) -> None:
-    """`gt_boxes.parquet` giving every image the same pixel box (x0, y0, x1, y1) per part."""
-    rows = [(i, part, *box, width, height) for i in image_ids for part, box in boxes.items()]
-    pl.DataFrame(rows, schema=["image_id", "part", "x0", "y0", "x1", "y1", "width", "height"], orient="row").write_parquet(
-        Path(dataset_dir) / GT_BOXES)

@@ -16,7 +16,7 @@ from reid.masks.run import run_calibrate
 from reid.masks.sheet import HEADER_H, PAIR_GAP
 from reid.masks.store import read_masks, write_masks
 from reid.utils.images import read_image, write_image
-from tests.kit.datasets import write_gt_boxes
+from tests.kit.boxes import box_rows, write_gt_boxes
 from tests.kit.manifests import manifest_rows
 from tests.kit.params import section
 
@@ -49,8 +49,7 @@ def _inputs(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
         for p in PARTS:
             box = TRUE[p] if not (p == "head" and k < 4) else [0.0, 0.0, 1.0, 1.0]  # 4 hallucinated heads
             rows.append((image_id, p, [box], "ok"))
-    pl.DataFrame(rows, schema={"image_id": pl.Utf8, "part": pl.Utf8, "boxes": pl.List(pl.List(pl.Float64)),
-                               "status": pl.Utf8}, orient="row").write_parquet(tmp_path / "boxes.parquet")
+    box_rows(rows).write_parquet(tmp_path / "boxes.parquet")
     return tmp_path / "boxes.parquet", tmp_path / "train.parquet"
 
 
