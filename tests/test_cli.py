@@ -27,8 +27,7 @@ from reid.model.muva import build_reid_encoder
 from reid.utils.images import read_image
 from reid.wiring import STAGES
 from stages.common import main
-from tests import fixtures_datasets as fx
-from tests.evaluation.conftest import bench  # noqa: F401  (the fixture)
+from tests.kit import datasets as fx
 from tests.test_pipeline import tiny_params
 from tests.training.helpers import tiny_config
 

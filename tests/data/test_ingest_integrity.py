@@ -19,7 +19,7 @@ from reid.data.ingest import ingest_dataset, ingest_many
 from reid.data.run import run_ingest
 from reid.data.summary import summarize
 from reid.errors import ConfigError, InputError, ReidError
-from tests import fixtures_datasets as fx
+from tests.kit import datasets as fx
 
 # make_custom's listing: lines 2-7 (line 7 names a missing file); its five images are 32x16,
 # exactly the default minimum size, so they all stay.

@@ -13,7 +13,7 @@ from reid.evaluation.metrics import (
     evaluate_reference,
     pairwise_distances,
 )
-from tests.test_metrics import assert_identical, both, dyadic_features, on_circle
+from tests.evaluation.helpers import assert_identical, both, dyadic_features, on_circle
 
 
 @pytest.mark.parametrize(

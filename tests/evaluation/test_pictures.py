@@ -43,6 +43,8 @@ from reid.utils.drawing import (
 )
 from reid.masks.grid import PatchGrid
 from reid.utils.images import read_image, write_image
+from tests.evaluation.helpers import on_circle
+from tests.kit.manifests import manifest_rows
 
 TOP = TITLE_H + HEADER_H  # first pixel row of the tiles
 
@@ -54,11 +56,6 @@ def flat_images(folder: Path, values: list[int]) -> list[str]:
         write_image(folder / f"{i}.png", np.full((128, 64, 3), v, np.uint8))
         paths.append(str(folder / f"{i}.png"))
     return paths
-
-
-def on_circle(degrees: list[float]) -> torch.Tensor:
-    rad = torch.deg2rad(torch.tensor(degrees, dtype=torch.float64))
-    return torch.stack([rad.cos(), rad.sin()], dim=1).float()
 
 
 def test_cmc_files_hold_percent_per_target_and_replace_stale_ones(tmp_path: Path) -> None:
@@ -133,8 +130,8 @@ def test_ranking_sheet_rows_carry_the_evaluators_ap_and_pid(tmp_path: Path, monk
     # -> AP = (1/1 + 2/3) / 2; query 1 (pid 2, camera 0): g3 (pid 2, cam 0) removed, g2 (pid 1), g1 (pid 2, cam 1)
     # -> AP = 1/2
     features = on_circle([0, 100, 0, 10, 20, 101])
-    query = pl.DataFrame({"path": ["q0", "q1"], "pid": [1, 2], "camid": [0, 0]})
-    gallery = pl.DataFrame({"path": ["g0", "g1", "g2", "g3"], "pid": [1, 2, 1, 2], "camid": [1, 1, 1, 0]})
+    query = manifest_rows(["q0", "q1"], pids=[1, 2], camids=0)
+    gallery = manifest_rows(["g0", "g1", "g2", "g3"], pids=[1, 2, 1, 2], camids=[1, 1, 1, 0])
     metrics = evaluate_features(features[:2], features[2:], query["pid"].to_numpy(), gallery["pid"].to_numpy(),
                                 query["camid"].to_numpy(), gallery["camid"].to_numpy(), max_rank=10)
     shown = {}
@@ -187,7 +184,7 @@ def test_part_mask_sheet_names_its_columns_and_images_and_has_a_legend(tmp_path:
 
 
 def test_mask_samples_carry_the_images_pids() -> None:
-    rows = pl.DataFrame({"path": [f"{i}.png" for i in range(7)], "pid": [10, 11, 12, 13, 14, 15, 16]})
+    rows = manifest_rows([f"{i}.png" for i in range(7)], pids=[10, 11, 12, 13, 14, 15, 16])
     masks = torch.arange(7 * 3 * 4).reshape(7, 3, 4) % 2 == 0
     samples = evaluation_run.mask_samples(rows, Extraction(torch.zeros(7, 2), masks), 3)
     assert samples.paths == ["0.png", "3.png", "6.png"] and samples.pids == [10, 13, 16]

@@ -24,9 +24,10 @@ from reid.evaluation.metrics import (
 )
 from reid.evaluation.config import Rerank
 from reid.evaluation.rerank import KReciprocal
+from tests.evaluation.helpers import dyadic_features, on_circle
 from tests.evaluation.rerank_reference import rerank_reference
 from tests.kit.params import section
-from tests.test_metrics import dyadic_features, on_circle
+from tests.kit.strategies import seeds
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,7 +51,7 @@ def clustered(rng: np.random.Generator, n: int, ids: int, dim: int = 16, noise: 
 
 @settings(max_examples=25, deadline=None)
 @given(
-    seed=st.integers(0, 2**32 - 1),
+    seed=seeds,
     num_query=st.integers(1, 12),
     num_gallery=st.integers(2, 40),
     k1=st.integers(1, 25),

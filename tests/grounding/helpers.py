@@ -9,9 +9,10 @@ import numpy as np
 import polars as pl
 
 from reid.grounding.config import Grounding
-from reid.grounding.parts import EQUAL_THIRDS, PARTS
-from reid.synth.layouts import GT_BOXES
+from reid.grounding.parts import EQUAL_THIRDS
 from reid.utils.images import write_image
+from tests.kit.boxes import write_gt_boxes
+from tests.kit.manifests import manifest_rows
 from tests.kit.params import section
 
 H, W = 64, 32
@@ -36,23 +37,18 @@ def make_dataset(root: Path, n: int, key: str = "MA", folder: str = "Market-1501
                  bad: tuple[int, ...] = ()) -> pl.DataFrame:
     """Write `n` flat-grey PNGs (indices in `bad` get garbage bytes) and return their manifest rows."""
     dataset_dir = root / folder
-    rows, gt_rows = [], []
-    for i in range(n):
-        relpath = f"bounding_box_train/{i:04d}_c1s1_{i:06d}_01.png"
+    relpaths = [f"bounding_box_train/{i:04d}_c1s1_{i:06d}_01.png" for i in range(n)]
+    for i, relpath in enumerate(relpaths):
         path = dataset_dir / relpath
         if i in bad:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"not an image")
         else:
             write_image(path, np.full((H, W, 3), grey_value(i), np.uint8))
-        image_id = f"{key}/{relpath}"
-        rows.append({"image_id": image_id, "dataset": key, "split": "train", "path": str(path), "relpath": relpath,
-                     "pid": i, "label": i, "camid": 0, "width": W, "height": H, "synthetic": True,
-                     "local_label": i, "local_camid": 0, "domain": 0})
-        gt_rows += [(image_id, p, *GT[p], W, H) for p in PARTS]
-    gt = pl.DataFrame(gt_rows, schema=["image_id", "part", "x0", "y0", "x1", "y1", "width", "height"], orient="row")
-    gt.write_parquet(dataset_dir / GT_BOXES)
-    return pl.DataFrame(rows)
+    rows = manifest_rows(relpaths, root=dataset_dir, key=key, width=W, height=H, local_label=range(n), local_camid=0,
+                         domain=0)
+    write_gt_boxes(dataset_dir, rows["image_id"], GT, W, H)
+    return rows
 
 
 def write_manifest(root: Path, frames: list[pl.DataFrame]) -> Path:

@@ -11,6 +11,7 @@ import polars as pl
 from reid.grounding.contact_sheet import FAILED_KEY, contact_sheet
 from reid.utils.drawing import COLOURS, LEGEND_H, NOTE_H, PAD, SWATCH, TILE_H, TITLE_H, Key, legend_slots
 from reid.utils.images import read_image, write_image
+from tests.kit.boxes import box_rows
 
 FLAT = {"a": (90, 90, 90), "b": (150, 150, 150), "c": (210, 170, 40)}  # no part colour among them
 SIZES = {"a": (128, 64), "b": (128, 32), "c": (100, 100)}  # (height, width) of each crop
@@ -27,10 +28,7 @@ def answers(folder: Path) -> tuple[pl.DataFrame, dict[str, str]]:
     paths["d"] = str(folder / "d.png")
     rows = [("a", "head", [HEAD], "ok"), ("b", "head", [], "no_box"), ("b", "upper", [UPPER], "ok"),
             ("b", "legs", [], "error"), ("c", "head", [HEAD], "ok"), ("d", "head", [HEAD], "ok")]
-    frame = pl.DataFrame([(*r, "stripes", "3") for r in rows], orient="row", schema={
-        "image_id": pl.String, "part": pl.String, "boxes": pl.List(pl.List(pl.Float64)), "status": pl.String,
-        "expert": pl.String, "version": pl.String})
-    return frame, paths
+    return box_rows(rows, expert="stripes", version="3"), paths
 
 
 def runs(row: np.ndarray) -> dict[tuple[int, ...], int]:

@@ -9,6 +9,7 @@ import pytest
 from reid.grounding.parts import EQUAL_THIRDS
 from reid.masks.boxes import collect_boxes, sanitise
 from reid.masks.calibration import calibrate, thresholds
+from tests.kit.boxes import box_rows
 from tests.kit.params import section
 
 PARTS = ("head", "upper", "legs")
@@ -30,15 +31,8 @@ def test_sanitise_fixes_and_rejects() -> None:
     assert dict(counts) == {"non_finite": 1, "inverted": 1, "clipped": 2, "zero_area": 2}
 
 
-def _store(rows: list[tuple[str, str, list, str]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        rows, schema={"image_id": pl.Utf8, "part": pl.Utf8, "boxes": pl.List(pl.List(pl.Float64)), "status": pl.Utf8},
-        orient="row",
-    )
-
-
 def test_choose_first_largest_union_and_missing_reasons() -> None:
-    store = _store([
+    store = box_rows([
         ("a", "head", [[0.2, 0.0, 0.4, 0.1], [0.0, 0.0, 1.0, 0.3]], "ok"),
         ("a", "upper", [], "no_box"),
         ("a", "legs", [[np.nan, 0, 1, 1]], "ok"),
@@ -83,7 +77,7 @@ def _boxes_with_outliers(n: int = 100) -> tuple[pl.DataFrame, list[str]]:
         rows += [(f"img{i}", "head", [head], "ok"),
                  (f"img{i}", "upper", [[0.2, 0.2, 0.8, 0.55]], "ok"),
                  (f"img{i}", "legs", [[0.25, 0.5, 0.75, 0.98]] if i != 99 else [], "ok" if i != 99 else "no_box")]
-    return _store(rows), ids
+    return box_rows(rows), ids
 
 
 def test_calibration_replaces_outliers_with_learnt_stripes() -> None:
@@ -110,7 +104,7 @@ def test_disabled_calibration_keeps_raw_boxes_and_missing_ones() -> None:
 
 
 def test_too_few_good_boxes_fall_back_to_equal_thirds_or_configured_windows() -> None:
-    store = _store([("a", "head", [], "no_box")])
+    store = box_rows([("a", "head", [], "no_box")])
     cal = calibrate(collect_boxes(store, ["a"], PARTS), section("calibration"))
     np.testing.assert_allclose(cal.boxes[0, 1], [0.0, EQUAL_THIRDS["upper"][0], 1.0, EQUAL_THIRDS["upper"][1]])
     windows = {"head": (0.0, 0.2), "upper": (0.2, 0.6), "legs": (0.5, 1.0)}

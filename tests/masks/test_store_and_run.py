@@ -16,6 +16,8 @@ from reid.masks.run import run_calibrate
 from reid.masks.sheet import HEADER_H, PAIR_GAP
 from reid.masks.store import read_masks, write_masks
 from reid.utils.images import read_image, write_image
+from tests.kit.boxes import box_rows, write_gt_boxes
+from tests.kit.manifests import manifest_rows
 from tests.kit.params import section
 
 PARTS = ("head", "upper", "legs")
@@ -35,25 +37,19 @@ def test_store_round_trip_packs_bits(tmp_path: Path) -> None:
 def _inputs(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
     ds = tmp_path / "DS"
     ds.mkdir()
-    ids = [f"DS/img{i:02d}.jpg" for i in range(n)]
-    for i in range(n):
-        write_image(ds / f"img{i:02d}.jpg", np.full((128, 64, 3), 100, np.uint8))
-    train = pl.DataFrame({
-        "image_id": ids, "path": [str(ds / f"img{i:02d}.jpg") for i in range(n)],
-        "relpath": [f"img{i:02d}.jpg" for i in range(n)], "synthetic": [True] * n,
-    })
+    relpaths = [f"img{i:02d}.jpg" for i in range(n)]
+    for relpath in relpaths:
+        write_image(ds / relpath, np.full((128, 64, 3), 100, np.uint8))
+    train = manifest_rows(relpaths, root=ds, key="DS", width=64, height=128)
     train.write_parquet(tmp_path / "train.parquet")
-    gt = [(i, p, *(np.array(TRUE[p]) * [64, 128, 64, 128]), 64, 128) for i in ids for p in PARTS]
-    pl.DataFrame(gt, schema=["image_id", "part", "x0", "y0", "x1", "y1", "width", "height"], orient="row").write_parquet(
-        ds / "gt_boxes.parquet"
-    )
+    ids = train["image_id"].to_list()
+    write_gt_boxes(ds, ids, {p: np.array(box) * [64, 128, 64, 128] for p, box in TRUE.items()}, 64, 128)
     rows = []
     for k, image_id in enumerate(ids):
         for p in PARTS:
             box = TRUE[p] if not (p == "head" and k < 4) else [0.0, 0.0, 1.0, 1.0]  # 4 hallucinated heads
             rows.append((image_id, p, [box], "ok"))
-    pl.DataFrame(rows, schema={"image_id": pl.Utf8, "part": pl.Utf8, "boxes": pl.List(pl.List(pl.Float64)),
-                               "status": pl.Utf8}, orient="row").write_parquet(tmp_path / "boxes.parquet")
+    box_rows(rows).write_parquet(tmp_path / "boxes.parquet")
     return tmp_path / "boxes.parquet", tmp_path / "train.parquet"
 
 

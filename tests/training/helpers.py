@@ -5,21 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from reid.masks.store import write_masks
 from reid.model.configs import MuvaConfig
 from reid.model.params import Model
 from reid.utils.images import write_image
+from tests.kit.clip import IMAGE_SIZE, TINY_CLIP
+from tests.kit.manifests import manifest_rows
 from tests.kit.params import muva, section
-
-TINY_CLIP = {
-    "embed_dim": 16,
-    "quick_gelu": True,
-    "vision_cfg": {"image_size": [64, 32], "layers": 2, "width": 32, "head_width": 16, "patch_size": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
-IMAGE_SIZE = (64, 32)  # 4 x 2 patches
 
 
 def tiny_config(num_classes: int, **fields) -> MuvaConfig:
@@ -39,19 +32,18 @@ def write_training_set(root: Path, ids: int = 8, per_id: int = 4, domains: int =
     Returns (train_path, masks_path).
     """
     rng = np.random.default_rng(seed)
-    rows = []
+    relpaths, labels = [], []
     for label in range(ids):
         colour = rng.integers(0, 256, size=3)
         for k in range(per_id):
             image = np.clip(colour + rng.normal(0, 20, size=(64, 32, 3)), 0, 255).astype(np.uint8)
-            rel = f"train/{label:04d}_{k}.png"
-            write_image(root / rel, image)
-            rows.append({"image_id": f"T/{rel}", "path": str(root / rel), "label": label,
-                         "domain": label * domains // ids})
-    train = pl.DataFrame(rows)
+            relpaths.append(f"train/{label:04d}_{k}.png")
+            labels.append(label)
+            write_image(root / relpaths[-1], image)
+    train = manifest_rows(relpaths, root=root, pids=labels, domain=[label * domains // ids for label in labels])
     train_path = root / "train.parquet"
     train.write_parquet(train_path)
-    masks = np.zeros((len(rows), 3, 8), dtype=bool)
+    masks = np.zeros((train.height, 3, 8), dtype=bool)
     masks[:, 0, 0:2] = True
     masks[:, 1, 2:6] = True
     masks[:, 2, 6:8] = True

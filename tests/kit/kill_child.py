@@ -20,13 +20,13 @@ import torch
 import reid.engine.loop as loop_module
 from reid.engine.state import STATE_FILE
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def spawn(stage: str, root: Path, run: str, slow_after_epoch: int = 0) -> subprocess.Popen:
     """This module as a child process."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "tests.kill_child", stage, str(root), run, str(slow_after_epoch)],
+    return subprocess.Popen([sys.executable, "-m", "tests.kit.kill_child", stage, str(root), run, str(slow_after_epoch)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -62,10 +62,11 @@ def main(stage: str, root: Path, run: str, slow_after_epoch: int) -> None:
         loop_module.check_finite = slow_check
     if stage == "pretrain":
         from reid.pretrain.train import run_pretrain
-        from tests.test_pretrain import TINY_CLIP, TINY_RUN
+        from tests.kit.clip import PRETRAIN_CLIP
+        from tests.pretrain.test_pretrain import TINY_RUN
 
-        run_pretrain(pl.read_parquet(root / "pairs.parquet"), TINY_CLIP, TINY_RUN.model_copy(update={"epochs": 3}), out / "clip.pt",
-                     state_dir, live_dir)
+        run_pretrain(pl.read_parquet(root / "pairs.parquet"), PRETRAIN_CLIP, TINY_RUN.model_copy(update={"epochs": 3}),
+                     out / "clip.pt", state_dir, live_dir)
         return
     from reid.training.data import load_training_data
     from reid.engine.distributed import Dist

@@ -14,15 +14,10 @@ from reid.pretrain.run import SKIPPED, run_pretrain_step
 from reid.pretrain.train import lr_at, run_pretrain
 from reid.pretrain.zero_shot import text_to_image_retrieval
 from reid.synth.captioned import generate_captioned
-from tests.kill_child import kill_then_resume
+from tests.kit.clip import PRETRAIN_CLIP
+from tests.kit.kill_child import kill_then_resume
 from tests.kit.params import muva, section
 
-TINY_CLIP = {  # square pre-training input (64 → a 4x4 grid), as the demo CLIP is pre-trained on 128x128
-    "embed_dim": 32,
-    "quick_gelu": True,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
 TINY_RUN = section("pretrain", epochs=6, batch_size=32, lr=2e-3, min_lr=1e-4, warmup_epochs=1,
                    data={"seed": 0, "identities": 48, "images_per_id": 3, "test_identities": 8, "height": 64, "width": 64})
 TINY_POOL = TINY_RUN.data
@@ -38,7 +33,7 @@ def pool(tmp_path_factory) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def trained(pool, tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrain")
-    record = run_pretrain(pool, TINY_CLIP, TINY_RUN, root / "clip.pt", root / "state", root / "live")
+    record = run_pretrain(pool, PRETRAIN_CLIP, TINY_RUN, root / "clip.pt", root / "state", root / "live")
     return root, record
 
 
@@ -54,12 +49,12 @@ def test_the_contrastive_loss_falls(trained):
 
 def test_the_checkpoint_is_an_open_clip_file_that_model_pretrained_loads_with_identical_outputs(trained, pool):
     root, _ = trained
-    clip = open_clip.CLIP(**TINY_CLIP)
+    clip = open_clip.CLIP(**PRETRAIN_CLIP)
     open_clip.load_checkpoint(clip, str(root / "clip.pt"))  # what a user's own open_clip code would do
     clip.eval()
     images = torch.randn(3, 3, 64, 64)
     # global-only MUVA at the pre-training input size: its feature is exactly CLIP's image embedding
-    config = muva(4, clip=TINY_CLIP, image_size=[64, 64], parts=[])
+    config = muva(4, clip=PRETRAIN_CLIP, image_size=[64, 64], parts=[])
     model = build_muva(config, pretrained=str(root / "clip.pt")).eval()
     with torch.no_grad():
         assert torch.allclose(model.image.features(images).features, clip.encode_image(images), atol=1e-5)
@@ -84,7 +79,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(pool, tmp_p
 def test_the_step_only_marks_its_outputs_when_the_weights_come_from_elsewhere(tmp_path):
     dirs = {name: tmp_path / name for name in ("models", "data", "state", "live")}
     for pretrained in ("openai", None):
-        model = section("model", pretrained=pretrained, clip=TINY_CLIP)
+        model = section("model", pretrained=pretrained, clip=PRETRAIN_CLIP)
         record = run_pretrain_step(TINY_RUN, model, dirs["models"] / "clip.pt", dirs["data"], dirs["state"], dirs["live"],
                                    tmp_path / "metrics.json")
         assert record["skipped"] and json.loads((tmp_path / "metrics.json").read_text()) == record

@@ -91,7 +91,7 @@ def test_a_full_disk_while_writing_the_prior_keeps_the_previous_one(tmp_path, mo
     import open_clip
 
     from reid.pretrain.train import save_open_clip
-    from tests.training.helpers import TINY_CLIP
+    from tests.kit.clip import TINY_CLIP
 
     clip = open_clip.CLIP(**TINY_CLIP)
     path = tmp_path / "clip.pt"

@@ -1,4 +1,5 @@
-"""Small on-disk datasets in every real layout, with known oddities, for ingestion tests.
+"""Small on-disk datasets in every real layout, with known oddities, for the ingestion, protocol,
+params and CLI tests.
 
 Each builder returns the dataset folder; the counts the tests assert are spelled out in
 the comments next to the files.

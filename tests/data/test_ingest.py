@@ -20,7 +20,7 @@ from reid.data.manifest import write_manifests
 from reid.data.readers import DatasetNotFoundError
 from reid.data.summary import CountMismatchWarning, summarize, warn_mismatches
 from reid.errors import ConfigError
-from tests import fixtures_datasets as fx
+from tests.kit import datasets as fx
 
 
 def _split(manifest: pl.DataFrame, split: str) -> pl.DataFrame:

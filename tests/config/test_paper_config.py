@@ -7,7 +7,7 @@ import yaml
 from reid.config.load import load_config
 from reid.model.configs import MuvaConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def keys(tree, prefix=""):

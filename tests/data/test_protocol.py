@@ -12,7 +12,7 @@ from reid.data.ingest import ingest_many
 from reid.data.protocol import assemble_training, resolve_protocol
 from reid.data.run import run_ingest, run_protocol
 from reid.errors import ConfigError
-from tests import fixtures_datasets as fx
+from tests.kit import datasets as fx
 
 ALL = ["MA", "D", "MS", "C3"]
 

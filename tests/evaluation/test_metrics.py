@@ -15,30 +15,8 @@ from reid.evaluation.metrics import (
     evaluate_reference,
     pairwise_distances,
 )
-
-
-def on_circle(degrees: list[float]) -> np.ndarray:
-    """Unit 2-D features at the given angles: distance grows with the angle between two of them."""
-    rad = np.deg2rad(np.asarray(degrees, dtype=np.float64))
-    return np.stack([np.cos(rad), np.sin(rad)], axis=1).astype(np.float32)
-
-
-def both(qf, gf, q_pids, g_pids, q_cams, g_cams, chunk_size=2, max_rank=10):
-    """Chunked and reference results on the same distances; asserts they agree exactly."""
-    got = evaluate_features(qf, gf, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank, chunk_size=chunk_size)
-    ref = evaluate_reference(pairwise_distances(qf, gf, chunk_size), q_pids, g_pids, q_cams, g_cams, max_rank)
-    assert_identical(got, ref)
-    return got
-
-
-def assert_identical(a, b) -> None:
-    assert a.mAP == b.mAP
-    np.testing.assert_array_equal(a.cmc, b.cmc)
-    assert a.mINP == b.mINP
-    np.testing.assert_array_equal(a.ap, b.ap)  # NaN (skipped) compares equal here
-    np.testing.assert_array_equal(a.inp, b.inp)
-    np.testing.assert_array_equal(a.first_hit, b.first_hit)
-    assert (a.num_valid, a.num_skipped) == (b.num_valid, b.num_skipped)
+from tests.evaluation.helpers import assert_identical, both, dyadic_features, on_circle
+from tests.kit.strategies import seeds
 
 
 # Gallery g0..g5 at 0°, 30°, ..., 150°. Query q0 at 0° sees them in order g0..g5, q1 at 180° in
@@ -126,18 +104,9 @@ def test_cmc_longer_than_gallery_saturates() -> None:
     assert len(m.cmc) == 50 and m.cmc[0] == 0 and (m.cmc[1:] == 1).all()
 
 
-def dyadic_features(rng: np.random.Generator, n: int, dim: int = 8) -> np.ndarray:
-    """Unit rows with four ±1/2 entries: every dot product is exact, whatever the summation
-    order, so distances do not depend on chunking, and there are many exact ties."""
-    out = np.zeros((n, dim), dtype=np.float32)
-    for row in out:
-        row[rng.choice(dim, 4, replace=False)] = rng.choice([-0.5, 0.5], 4)
-    return out
-
-
 @settings(max_examples=80, deadline=None)
 @given(
-    seed=st.integers(0, 2**32 - 1),
+    seed=seeds,
     num_query=st.integers(1, 25),
     num_gallery=st.integers(1, 60),
     num_pids=st.integers(1, 6),

@@ -1,5 +1,6 @@
-"""Fixtures for the evaluation tests: a tiny synthetic benchmark (MA and C3 look-alikes,
-ingested, protocol MA -> C3, MA) and checkpoints of small random demo models."""
+"""The `bench` fixture: a tiny synthetic benchmark (MA and C3 look-alikes, ingested, protocol
+MA -> C3, MA) and the checkpoint of a random demo model, built once per session for the
+evaluation, inference and CLI tests."""
 
 from __future__ import annotations
 

@@ -19,15 +19,14 @@ from reid.evaluation.extract import extract
 from reid.model.checkpoint import load_for_inference, save_checkpoint
 from reid.model.muva import build_reid_encoder
 from reid.utils.images import read_image
-from tests.evaluation.conftest import bench  # noqa: F401  (the fixture)
 from tests.kit.params import muva
 
 
-def some_paths(bench, n: int = 6) -> list[str]:  # noqa: F811
+def some_paths(bench, n: int = 6) -> list[str]:
     return pl.read_parquet(bench.manifests / "C3.parquet")["path"].to_list()[:n]
 
 
-def test_embed_equals_the_evaluate_stage_features(bench):  # noqa: F811
+def test_embed_equals_the_evaluate_stage_features(bench):
     paths = some_paths(bench)
     expected = extract(load_for_inference(bench.checkpoint), paths, batch_size=4, device="cpu", with_masks=True)
     model = reid.load_model(bench.checkpoint, device="cpu")
@@ -42,7 +41,7 @@ def test_embed_equals_the_evaluate_stage_features(bench):  # noqa: F811
     np.testing.assert_array_equal(masks.reshape(6, 3, -1), expected.part_masks.numpy())
 
 
-def test_paths_arrays_and_pil_images_give_the_same_features(bench):  # noqa: F811
+def test_paths_arrays_and_pil_images_give_the_same_features(bench):
     paths = some_paths(bench, 4)
     model = reid.load_model(bench.checkpoint, device="cpu")
     from_paths = model.embed(paths, batch_size=4)
@@ -56,7 +55,7 @@ def test_paths_arrays_and_pil_images_give_the_same_features(bench):  # noqa: F81
         np.repeat(np.asarray(Image.open(paths[0]).convert("L"))[..., None], 3, axis=2)), atol=1e-6)
 
 
-def test_the_checkpoint_alone_rebuilds_the_model(bench, tmp_path, monkeypatch):  # noqa: F811
+def test_the_checkpoint_alone_rebuilds_the_model(bench, tmp_path, monkeypatch):
     """No params.yaml, no pretrain checkpoint, no download: the only data file opened is the checkpoint."""
     copy = tmp_path / "elsewhere" / "model.pt"
     copy.parent.mkdir()
@@ -80,7 +79,7 @@ def test_the_checkpoint_alone_rebuilds_the_model(bench, tmp_path, monkeypatch): 
     assert model.config.image_size == (256, 128) and model.preprocess.mean == (0.5, 0.5, 0.5)
 
 
-def test_bad_inputs_are_input_errors(bench, tmp_path):  # noqa: F811
+def test_bad_inputs_are_input_errors(bench, tmp_path):
     with pytest.raises(InputError, match="no such model file"):
         reid.load_model(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
@@ -111,7 +110,7 @@ def test_load_model_is_lazy():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_features_match_cpu(bench):  # noqa: F811
+def test_cuda_features_match_cpu(bench):
     paths = some_paths(bench, 4)
     gpu = reid.load_model(bench.checkpoint)  # None: CUDA when available
     assert gpu.device.type == "cuda"

@@ -28,6 +28,7 @@ from reid.synth.person import PARTS, draw_person, sample_pose
 from reid.synth.styles import DOMAIN_STYLES, WARDROBES
 from reid.utils.images import probe_image
 from tests.kit.params import section
+from tests.kit.strategies import seeds
 
 SMALL = section("synth", seed=7, train_ids=6, test_ids=4, images_per_id=3, queries_per_id=[1, 2], distractors=3, junk=2)
 FOLDERS = {"MA": "Market-1501-v15.09.15", "D": "DukeMTMC-reID", "MS": "MSMT17_V1", "C3": "cuhk03-np"}
@@ -210,7 +211,7 @@ def test_crop_sizes_follow_the_real_datasets(small):
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), distractor=st.booleans())
+@given(seed=seeds, distractor=st.booleans())
 def test_drawn_part_boxes_are_ordered_and_inside_for_any_pose(seed, distractor):
     rng = np.random.default_rng(seed)
     ident = random_identity(rng, WARDROBES[("MA", "D", "MS", "C3")[seed % 4]])

@@ -21,11 +21,11 @@ import yaml
 from reid.config.load import load_config
 from reid.data.run import run_ingest
 from stages.common import main
-from tests import fixtures_datasets as fx
+from tests.kit import datasets as fx
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*counts differ from the official ones")  # tiny fixture datasets
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
 
 
