@@ -28,8 +28,7 @@ from reid.utils.images import read_image
 from reid.wiring import STAGES
 from stages.common import main
 from tests.kit import datasets as fx
-from tests.test_pipeline import tiny_params
-from tests.training.helpers import tiny_config
+from tests.kit.params import pipeline_params, tiny_config
 
 runner = CliRunner()
 
@@ -56,8 +55,8 @@ def images(bench, tmp_path) -> Path:  # noqa: F811
 
 
 def params_file(folder: Path, **sections: dict) -> Path:
-    """The tiny params of the pipeline test, with `sections` updated, as a file."""
-    params = tiny_params()
+    """The kit's pipeline params, with `sections` updated, as a file."""
+    params = pipeline_params()
     for name, values in sections.items():
         params[name].update(values)
     file = folder / "params.yaml"

@@ -11,25 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.training.helpers import TINY_CLIP
+from tests.kit.params import pipeline_params
 
 REPO = Path(__file__).resolve().parents[1]
 DVC = [sys.executable, "-m", "dvc"]
-
-
-def tiny_params() -> dict:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["synth"].update(train_ids=16, test_ids=8, images_per_id=4, queries_per_id=[1, 1], gallery_per_id=[2, 3],
-                           distractors=4, junk=2)
-    params["data"]["workers"] = 1
-    params["pretrain"]["data"].update(identities=24, images_per_id=2, test_identities=4, height=64, width=32)
-    params["pretrain"].update(epochs=1, batch_size=8, workers=0)
-    params["model"].update(image_size=[64, 32], clip=TINY_CLIP)
-    params["train"].update(ids_per_batch=4, images_per_id=2, workers=0, memory_batch_size=32)
-    params["stage1"].update(epochs=1, warmup_epochs=1)
-    params["stage2"].update(epochs=2, milestones=[1])
-    params["evaluation"].update(workers=0, sheet_queries=2, mask_images=2, max_rank=10)
-    return params
 
 
 def run(cmd: list[str], cwd: Path) -> str:
@@ -50,7 +35,7 @@ def project(tmp_path_factory) -> Path:
         if source.is_file() and not name.startswith(("metrics/", "dvclive/", "plots/")) and name != "dvc.lock":
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    (root / "params.yaml").write_text(yaml.safe_dump(pipeline_params(), sort_keys=False))
     run(["git", "init", "-q"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "tiny"], root)

@@ -13,7 +13,7 @@ from reid.engine.state import STATE_FILE, load_state, save_state
 from reid.errors import ArtifactError, ConfigError, ReidError
 from reid.model.checkpoint import load_checkpoint, save_checkpoint
 from reid.model.muva import build_muva
-from tests.training.helpers import tiny_config
+from tests.kit.params import tiny_config
 
 PAYLOAD = {"fingerprint": "abc", "epoch": 1, "step": 2, "history": [{"epoch": 0}], "model": {"w": torch.ones(3)}}
 

@@ -63,16 +63,16 @@ def main(stage: str, root: Path, run: str, slow_after_epoch: int) -> None:
     if stage == "pretrain":
         from reid.pretrain.train import run_pretrain
         from tests.kit.clip import PRETRAIN_CLIP
-        from tests.pretrain.test_pretrain import TINY_RUN
+        from tests.kit.params import tiny_pretrain
 
-        run_pretrain(pl.read_parquet(root / "pairs.parquet"), PRETRAIN_CLIP, TINY_RUN.model_copy(update={"epochs": 3}),
+        run_pretrain(pl.read_parquet(root / "pairs.parquet"), PRETRAIN_CLIP, tiny_pretrain().model_copy(update={"epochs": 3}),
                      out / "clip.pt", state_dir, live_dir)
         return
     from reid.training.data import load_training_data
     from reid.engine.distributed import Dist
     from reid.training.stage1 import run_stage1
     from reid.training.stage2 import run_stage2
-    from tests.training.helpers import tiny_config, tiny_train_configs
+    from tests.kit.params import tiny_config, tiny_train_configs
 
     train, stage1, stage2 = tiny_train_configs()
     data = load_training_data(root / "train.parquet", root / "masks.parquet")

@@ -19,6 +19,8 @@ import yaml
 
 from reid.config.schema import PipelineConfig
 from reid.model.configs import MuvaConfig
+from reid.model.params import Model
+from tests.kit.clip import IMAGE_SIZE, TINY_CLIP
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 TINY = {  # what every test runs under: no CUDA assumed, no loader processes
@@ -70,3 +72,43 @@ def muva(num_classes: int, sources: Sequence[str] = ("MA",), class_domains: Sequ
          **model: Any) -> MuvaConfig:
     """The architecture of the tiny params' `model` section with `model` overrides, trained on `sources`."""
     return MuvaConfig.of(section("model", **model), sources, num_classes, class_domains)
+
+
+def tiny_config(num_classes: int, **fields: Any) -> MuvaConfig:
+    """The tiny model trained on one source (`fields`: keys of the `model` section)."""
+    return muva(num_classes, clip=TINY_CLIP, image_size=list(IMAGE_SIZE), **fields)
+
+
+def tiny_model_params(**fields: Any) -> Model:
+    """The `model` section of the tiny model (random init unless `fields` say otherwise)."""
+    return section("model", **{"clip": TINY_CLIP, "image_size": list(IMAGE_SIZE), "pretrained": None, **fields})
+
+
+def tiny_train_configs(**stage2: Any) -> tuple[Any, Any, Any]:
+    """The `train`, `stage1` and `stage2` sections that train the tiny model in a second or two."""
+    train = section("train", ids_per_batch=4, images_per_id=2, memory_batch_size=16)
+    stage1 = section("stage1", epochs=2, lr=1e-3, warmup_epochs=1)
+    epochs = stage2.get("epochs", 3)  # the decay at epoch 2 (or none, within a shorter run)
+    return train, stage1, section("stage2", **{"epochs": epochs, "lr": 1e-3, "milestones": [min(2, epochs)], **stage2})
+
+
+def tiny_pretrain() -> Any:
+    """The `pretrain` section that pre-trains the tiny CLIP (tests.kit.clip.PRETRAIN_CLIP) in seconds."""
+    return section("pretrain", epochs=6, batch_size=32, lr=2e-3, min_lr=1e-4, warmup_epochs=1,
+                   data={"seed": 0, "identities": 48, "images_per_id": 3, "test_identities": 8, "height": 64, "width": 64})
+
+
+def pipeline_params() -> dict[str, Any]:
+    """The whole demo pipeline in about a minute: tiny benchmark, tiny CLIP, one or two epochs a stage."""
+    return params(**{
+        "synth": {"train_ids": 16, "test_ids": 8, "images_per_id": 4, "queries_per_id": [1, 1],
+                  "gallery_per_id": [2, 3], "distractors": 4, "junk": 2},
+        "data.workers": 1,
+        "pretrain": {"epochs": 1, "batch_size": 8,
+                     "data": {"identities": 24, "images_per_id": 2, "test_identities": 4, "height": 64, "width": 32}},
+        "model": {"image_size": [64, 32], "clip": TINY_CLIP},
+        "train": {"ids_per_batch": 4, "images_per_id": 2, "memory_batch_size": 32},
+        "stage1": {"epochs": 1, "warmup_epochs": 1},
+        "stage2": {"epochs": 2, "milestones": [1]},
+        "evaluation": {"sheet_queries": 2, "mask_images": 2, "max_rank": 10},
+    })

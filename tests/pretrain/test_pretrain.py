@@ -16,10 +16,9 @@ from reid.pretrain.zero_shot import text_to_image_retrieval
 from reid.synth.captioned import generate_captioned
 from tests.kit.clip import PRETRAIN_CLIP
 from tests.kit.kill_child import kill_then_resume
-from tests.kit.params import muva, section
+from tests.kit.params import muva, section, tiny_pretrain
 
-TINY_RUN = section("pretrain", epochs=6, batch_size=32, lr=2e-3, min_lr=1e-4, warmup_epochs=1,
-                   data={"seed": 0, "identities": 48, "images_per_id": 3, "test_identities": 8, "height": 64, "width": 64})
+TINY_RUN = tiny_pretrain()
 TINY_POOL = TINY_RUN.data
 
 

@@ -1,4 +1,4 @@
-"""A tiny training set on disk (images, manifest, masks) and a tiny MUVA config, for fast training tests."""
+"""A tiny training set on disk (images, manifest, masks), for fast training tests."""
 
 from __future__ import annotations
 
@@ -7,22 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from reid.masks.store import write_masks
-from reid.model.configs import MuvaConfig
-from reid.model.params import Model
 from reid.utils.images import write_image
-from tests.kit.clip import IMAGE_SIZE, TINY_CLIP
 from tests.kit.manifests import manifest_rows
-from tests.kit.params import muva, section
-
-
-def tiny_config(num_classes: int, **fields) -> MuvaConfig:
-    """The tiny model trained on one source (`fields`: keys of the `model` section)."""
-    return muva(num_classes, clip=TINY_CLIP, image_size=list(IMAGE_SIZE), **fields)
-
-
-def tiny_model_params(**fields) -> Model:
-    """The `model` section of the tiny model (random init unless `fields` say otherwise)."""
-    return section("model", **{"clip": TINY_CLIP, "image_size": list(IMAGE_SIZE), "pretrained": None, **fields})
 
 
 def write_training_set(root: Path, ids: int = 8, per_id: int = 4, domains: int = 1, seed: int = 0) -> tuple[Path, Path]:
@@ -50,11 +36,3 @@ def write_training_set(root: Path, ids: int = 8, per_id: int = 4, domains: int =
     masks_path = root / "masks.parquet"
     write_masks(masks_path, train["image_id"].to_list(), masks, {"rows": 4, "cols": 2})
     return train_path, masks_path
-
-
-def tiny_train_configs(**stage2):
-    """The `train`, `stage1` and `stage2` sections that train the tiny model in a second or two."""
-    train = section("train", ids_per_batch=4, images_per_id=2, memory_batch_size=16)
-    stage1 = section("stage1", epochs=2, lr=1e-3, warmup_epochs=1)
-    epochs = stage2.get("epochs", 3)  # the decay at epoch 2 (or none, within a shorter run)
-    return train, stage1, section("stage2", **{"epochs": epochs, "lr": 1e-3, "milestones": [min(2, epochs)], **stage2})

@@ -19,7 +19,8 @@ from reid.model.params import Model
 from reid.training.stage1 import MODEL_FILE, run_stage1
 from reid.training.stage2 import run_stage2
 from tests.kit.clip import TINY_CLIP
-from tests.training.helpers import tiny_model_params, tiny_train_configs, write_training_set
+from tests.training.helpers import write_training_set
+from tests.kit.params import tiny_model_params, tiny_train_configs
 
 SOURCES = ("MA", "D")  # two domains: domain-specific prompts pick a phrase per identity
 # write_training_set's G rows on the 4 x 2 grid (row-major patches; a flip leaves them unchanged)

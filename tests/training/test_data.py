@@ -13,8 +13,8 @@ from reid.model.muva import build_muva
 from reid.training.data import load_training_data
 from reid.training.stage2 import prepare_model
 from reid.utils.images import write_image
-from tests.kit.params import section
-from tests.training.helpers import tiny_config, tiny_model_params, write_training_set
+from tests.kit.params import section, tiny_config, tiny_model_params
+from tests.training.helpers import write_training_set
 
 
 def test_manifest_and_masks_are_joined_by_image_id(tmp_path):

@@ -29,8 +29,8 @@ from reid.model.checkpoint import read_checkpoint
 from reid.training.config import Stage1, Stage2, Train
 from reid.training.data import load_training_data
 from reid.training.sampler import IdentityBatchSampler
-from tests.kit.params import section
-from tests.training.helpers import tiny_config, write_training_set
+from tests.kit.params import section, tiny_config
+from tests.training.helpers import write_training_set
 
 WORLD = 2
 P, K = 4, 2  # each rank: 2 identities x 2 images per batch

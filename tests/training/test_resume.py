@@ -15,7 +15,8 @@ from reid.training.data import load_training_data
 from reid.training.stage1 import TEXT_MEMORY_FILE, run_stage1
 from reid.training.stage2 import run_stage2
 from tests.kit.kill_child import kill_then_resume
-from tests.training.helpers import tiny_config, tiny_train_configs, write_training_set
+from tests.training.helpers import write_training_set
+from tests.kit.params import tiny_config, tiny_train_configs
 
 
 @pytest.fixture(scope="module")
