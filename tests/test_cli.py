@@ -44,7 +44,7 @@ def failed_cleanly(result, text: str) -> bool:
 
 
 @pytest.fixture()
-def images(bench, tmp_path) -> Path:  # noqa: F811
+def images(bench, tmp_path) -> Path:
     """A folder of 7 test images of the fixture benchmark (one in a subfolder)."""
     folder = tmp_path / "images"
     (folder / "sub").mkdir(parents=True)
@@ -87,7 +87,7 @@ def test_a_custom_dataset_that_is_not_there_is_named(tmp_path: Path) -> None:
     assert failed_cleanly(result, "data.custom.CU = 'nofolder': no such folder"), result.output
 
 
-def test_embed_writes_the_api_features(bench, images, tmp_path):  # noqa: F811
+def test_embed_writes_the_api_features(bench, images, tmp_path):
     out = tmp_path / "f.parquet"
     result = invoke("embed", images, "--model", bench.checkpoint, "--out", out, "--batch-size", 3, "--workers", 0)
     assert result.exit_code == 0, result.output
@@ -98,7 +98,7 @@ def test_embed_writes_the_api_features(bench, images, tmp_path):  # noqa: F811
     assert not out.with_name("f.parquet.parts").exists()
 
 
-def test_embed_resumes_after_a_kill(bench, images, tmp_path, monkeypatch):  # noqa: F811
+def test_embed_resumes_after_a_kill(bench, images, tmp_path, monkeypatch):
     """Killed after 2 of 4 batches (the 3rd half-written): the rerun computes only the 3 missing images."""
     single = tmp_path / "single.parquet"
     assert invoke("embed", images, "-m", bench.checkpoint, "--out", single, "--batch-size", 2, "--workers", 0).exit_code == 0
@@ -129,7 +129,7 @@ def test_embed_resumes_after_a_kill(bench, images, tmp_path, monkeypatch):  # no
     assert encoded == []
 
 
-def test_search_ranks_the_gallery_and_draws_a_sheet(bench, images, tmp_path):  # noqa: F811
+def test_search_ranks_the_gallery_and_draws_a_sheet(bench, images, tmp_path):
     query = images / "2.jpg"
     sheet = tmp_path / "s.png"
     result = invoke("search", "-m", bench.checkpoint, "--gallery", images, "--query", query, "--top", 5,
@@ -148,7 +148,7 @@ def test_search_ranks_the_gallery_and_draws_a_sheet(bench, images, tmp_path):  #
     assert [line.split()[2] for line in again.output.splitlines() if re.match(r"\s+\d+\s", line)] == [r[2] for r in rows]
 
 
-def test_evaluate_a_dataset_equals_the_stage_on_that_target(bench, tmp_path):  # noqa: F811
+def test_evaluate_a_dataset_equals_the_stage_on_that_target(bench, tmp_path):
     out = tmp_path / "e.json"
     result = invoke("evaluate", "-m", bench.checkpoint, "--dataset", "C3", "--manifests", bench.manifests,
                     "--json", out, "--workers", 0)
@@ -183,7 +183,7 @@ def test_export_matches_pytorch_in_onnxruntime(tmp_path):
     np.testing.assert_array_equal(masks.reshape(model.part_masks(rgb).shape), model.part_masks(rgb))
 
 
-def test_bad_arguments_are_one_line_and_status_2(bench, images, tmp_path):  # noqa: F811
+def test_bad_arguments_are_one_line_and_status_2(bench, images, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("hello")
     ck = bench.checkpoint
