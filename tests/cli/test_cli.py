@@ -250,7 +250,7 @@ def test_pipeline_subcommands_on_a_tiny_benchmark(tmp_path):
 def test_a_subcommand_runs_its_stage_as_dvc_does(name, monkeypatch):
     """With default options, `reid NAME --params params.yaml` calls the function `python -m stages.NAME` calls,
     with the same params and the paths dvc.yaml declares."""
-    params = Path(__file__).resolve().parents[1] / "params.yaml"
+    params = Path(__file__).resolve().parents[2] / "params.yaml"
     module, _, function = STAGES[name].entry.partition(":")
     calls = []
     monkeypatch.setattr(importlib.import_module(module), function, lambda p, io: calls.append((p, io)))
