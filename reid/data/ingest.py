@@ -83,7 +83,7 @@ def ingest_dataset(
     custom = custom or {}
     _check_min_size(min_height, min_width)
     if key in custom:
-        return _ingest_custom(root, key, Path(custom[key]), workers, (min_width, min_height))
+        return _ingest_custom(key, Path(custom[key]), workers, (min_width, min_height))
     layout = get_layout(key)
     dataset_dir = locate_dataset(root, layout)
     variant = select_variant(dataset_dir, layout, subset)
@@ -169,11 +169,8 @@ def _check_min_size(min_height: int, min_width: int) -> None:
             raise ConfigError(name, value, "must be a whole number of pixels >= 0 (0 keeps every size)")
 
 
-def _ingest_custom(
-    root: Path, key: str, folder: Path, workers: int | None, min_size: tuple[int, int]
-) -> DatasetIngest:
-    target = folder if folder.is_absolute() else root / folder
-    listing = find_listing(target, key)
+def _ingest_custom(key: str, folder: Path, workers: int | None, min_size: tuple[int, int]) -> DatasetIngest:
+    listing = find_listing(folder, key)  # relative: to the working directory (the repository), as the check reads it
     dataset_dir = listing.parent  # paths in the listing are relative to the folder that holds it
     issues = ReadIssues()
     records = read_custom_records(listing, key, dataset_dir, issues)

@@ -82,6 +82,19 @@ def test_ingest_and_protocol_commands(tmp_path: Path) -> None:
     assert failed_cleanly(result, "train.ids_per_batch"), result.output
 
 
+@pytest.mark.filterwarnings("ignore::reid.data.summary.CountMismatchWarning")
+def test_a_custom_dataset_written_as_the_readme_shows_is_ingested(tmp_path: Path, monkeypatch) -> None:
+    """`data.custom: {CAM: data/custom/mycams}` is relative to the repository for the check and for ingestion alike."""
+    fx.make_custom(tmp_path / "data" / "custom")
+    (tmp_path / "datasets").mkdir()
+    file = params_file(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("ingest", "--params", file, "--root", "datasets", "--manifests", "m",
+                    "-S", "data.custom={CAM: data/custom/mycams}", "-S", "data.datasets=[CAM]")
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(tmp_path / "m" / "CAM.parquet")["path"][0] == "data/custom/mycams/a.jpg"
+
+
 def test_a_custom_dataset_that_is_not_there_is_named(tmp_path: Path) -> None:
     result = invoke("ingest", "--params", params_file(tmp_path), "--root", tmp_path, "-S", "data.custom={CU: nofolder}")
     assert failed_cleanly(result, "data.custom.CU = 'nofolder': no such folder"), result.output

@@ -106,9 +106,10 @@ def test_cuhk03_detected_default_and_labeled(tmp_path: Path) -> None:
         ingest_dataset(tmp_path, "C3", subset="both")
 
 
-def test_custom_dataset(tmp_path: Path) -> None:
-    fx.make_custom(tmp_path)
-    res = ingest_dataset(tmp_path, "CAM", custom={"CAM": "mycams"})
+def test_custom_dataset(tmp_path: Path, monkeypatch) -> None:
+    fx.make_custom(tmp_path / "datasets")
+    monkeypatch.chdir(tmp_path)  # a relative folder is relative to the working directory (the repository), not data.root
+    res = ingest_dataset(tmp_path / "elsewhere", "CAM", custom={"CAM": "datasets/mycams"})
     m = res.manifest
     assert m["image_id"].to_list() == ["CAM/a.jpg", "CAM/sub/b.jpg", "CAM/c.jpg", "CAM/q.jpg", "CAM/g.jpg"]
     assert _split(m, "train")["label"].to_list() == [0, 0, 1]
@@ -120,7 +121,7 @@ def test_custom_dataset_missing_column(tmp_path: Path) -> None:
     d = fx.make_custom(tmp_path)
     (d / "listing.csv").write_text("path,pid,split\na.jpg,1,train\n")
     with pytest.raises(ValueError, match=r"lacks column\(s\) camid"):
-        ingest_dataset(tmp_path, "CAM", custom={"CAM": "mycams"})
+        ingest_dataset(tmp_path, "CAM", custom={"CAM": str(tmp_path / "mycams")})
 
 
 def test_custom_key_may_not_shadow_a_benchmark(tmp_path: Path) -> None:

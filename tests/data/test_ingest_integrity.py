@@ -272,16 +272,17 @@ def test_ingest_integrity(case: Case, tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     case.build(root)
+    custom = {key: str(root / folder) for key, folder in case.custom.items()}
     if case.error is not None:
         with pytest.raises(case.error) as err:
-            ingest_many(root, case.keys, custom=case.custom, workers=1)
+            ingest_many(root, case.keys, custom=custom, workers=1)
         assert isinstance(err.value, ReidError)  # the stage prints it as one line, exit 2
         message = str(err.value)
         assert "\n" not in message
         for words in case.words:
             assert words.format(root=root) in message, f"{words.format(root=root)!r} not in {message!r}"
         return
-    results = ingest_many(root, case.keys, custom=case.custom, workers=1)
+    results = ingest_many(root, case.keys, custom=custom, workers=1)
     key = results[0].key
     info = summarize(results)["datasets"][key]
     assert info["issues"] == case.issues
@@ -296,7 +297,7 @@ def test_ingest_integrity(case: Case, tmp_path: Path) -> None:
 
 def test_custom_paths_outside_examples_and_normalised_ids(tmp_path: Path) -> None:
     _outside_paths(tmp_path)
-    res = ingest_dataset(tmp_path, "CAM", custom=CUSTOM, workers=1)
+    res = ingest_dataset(tmp_path, "CAM", custom={"CAM": str(tmp_path / "mycams")}, workers=1)
     d = tmp_path / "mycams"
     assert res.issues.examples["path_outside_dataset"] == [
         f"listing.csv:8: ../outside.jpg is outside {d}",
@@ -335,6 +336,6 @@ def test_min_size_is_a_keyword_argument(tmp_path: Path) -> None:
 
 def test_custom_may_point_at_the_listing_file(tmp_path: Path) -> None:
     fx.make_custom(tmp_path)
-    res = ingest_dataset(tmp_path, "CAM", custom={"CAM": "mycams/listing.csv"}, workers=1)
+    res = ingest_dataset(tmp_path, "CAM", custom={"CAM": str(tmp_path / "mycams" / "listing.csv")}, workers=1)
     assert res.dataset_dir == tmp_path / "mycams"
     assert res.manifest["image_id"].to_list() == CUSTOM_IDS
