@@ -31,16 +31,21 @@ def read_yaml(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, int]]:
         raise InputError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax there") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of sections (synth, data, ...), got {type(data).__name__}")
-    return data, _key_lines(node)
+    return data, _key_lines(node, path)
 
 
-def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+def _key_lines(node: yaml.Node | None, path: Path, prefix: str = "") -> dict[str, int]:
+    """The line of every key path; a key given twice in one mapping is refused (YAML would keep the last
+    silently, where `dvc repro` refuses the file: the two must not read different values)."""
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            name = f"{prefix}{key.value}"
-            lines[name] = key.start_mark.line + 1
-            lines.update(_key_lines(value, name + "."))
+            name, line = f"{prefix}{key.value}", key.start_mark.line + 1
+            if name in lines:
+                raise InputError(f"{path} line {line}: {name} is given twice (also on line {lines[name]}); "
+                                 f"keep one of them")
+            lines[name] = line
+            lines.update(_key_lines(value, path, name + "."))
     return lines
 
 

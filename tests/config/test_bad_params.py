@@ -117,6 +117,16 @@ def test_a_broken_params_file_is_named(tmp_path, monkeypatch, capsys, text, word
     assert status == 2 and all(w in err for w in words)
 
 
+def test_a_key_given_twice_is_named_with_both_lines(tmp_path, monkeypatch, capsys):
+    lines = yaml.safe_dump(PARAMS, sort_keys=False).splitlines()
+    section = lines.index("stage2:")
+    first = next(i for i in range(section, len(lines)) if lines[i].startswith("  lr:"))
+    lines.insert(section + 1, "  lr: 0.1")  # YAML alone would keep the later value silently
+    status, err = stage_exit(tmp_path, "synth", "\n".join(lines) + "\n", monkeypatch, capsys)
+    assert status == 2
+    assert f"bad.yaml line {first + 2}: stage2.lr is given twice (also on line {section + 2}); keep one" in err
+
+
 def test_a_missing_params_file_is_named(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["synth", "--params", "nowhere.yaml"])
