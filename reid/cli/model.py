@@ -102,16 +102,12 @@ def evaluate(
     encoder = _load(model, device)
     frames = {key: read_manifest(manifests, key) for key in dataset}  # every key checked before any work
     config = section.model_copy(update={"batch_size": batch_size, "workers": workers, "mask_images": 0,
-                                        "sheet_queries": section.sheet_queries if sheets else 0, "bootstrap_draws": 0})
+                                        "sheet_queries": section.sheet_queries if sheets else 0})
     if sheets:
         sheets.mkdir(parents=True, exist_ok=True)
     results = {key: evaluate_target(encoder.module, frame, key, config, encoder.device, sheets, model.name)
                for key, frame in frames.items()}
     record = metrics_record(results, f"{model}->{','.join(dataset)}", any(r.synthetic for r in results.values()))
-    for key in dataset:
-        scores = record[key]
-        typer.echo(f"{key}: mAP {scores['mAP']:.2f}  Rank-1 {scores['rank1']:.2f}  Rank-5 {scores['rank5']:.2f}  "
-                   f"Rank-10 {scores['rank10']:.2f}")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(record, indent=2) + "\n")

@@ -136,6 +136,7 @@ def evaluate_target(
         for k, ci in draws.intervals(CI_LEVEL).items():
             shown[k] += f" [{100 * ci.low:.2f}, {100 * ci.high:.2f}]"
     print(f"{target}: mAP {shown['mAP']}  mINP {shown['mINP']}  Rank-1 {shown['rank1']}  "
+          f"Rank-5 {100 * metrics.rank5:.2f}  Rank-10 {100 * metrics.rank10:.2f}  "
           f"({metrics.num_valid} queries, {metrics.num_skipped} skipped, {gallery.height} gallery)")
     if reranked is not None:
         r = config.rerank

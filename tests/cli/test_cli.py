@@ -166,7 +166,11 @@ def test_evaluate_a_dataset_equals_the_stage_on_that_target(bench, tmp_path):
     result = invoke("evaluate", "-m", bench.checkpoint, "--dataset", "C3", "--manifests", bench.manifests,
                     "--json", out, "--workers", 0)
     assert result.exit_code == 0, result.output
-    assert re.search(r"C3: mAP \d+\.\d\d  Rank-1 \d+\.\d\d  Rank-5 \d+\.\d\d  Rank-10 \d+\.\d\d", result.output)
+    lines = [line for line in result.output.splitlines() if line.startswith("C3:")]
+    assert len(lines) == 1, result.output  # one line per target, as the stage prints it: with the 95 % intervals
+    interval = r"\d+\.\d\d \[\d+\.\d\d, \d+\.\d\d\]"
+    assert re.fullmatch(rf"C3: mAP {interval}  mINP \d+\.\d\d  Rank-1 {interval}  Rank-5 \d+\.\d\d  "
+                        rf"Rank-10 \d+\.\d\d  \(\d+ queries, 0 skipped, \d+ gallery\)", lines[0]), lines[0]
     alone = json.loads(out.read_text())["C3"]
     stage = invoke("evaluate", "-m", bench.checkpoint, "--manifests", bench.manifests, "--protocol", bench.protocol,
                    "--metrics", tmp_path / "m.json", "--cmc", tmp_path / "cmc", "--cmc-plot", tmp_path / "cmc.png",
