@@ -127,6 +127,20 @@ def test_a_key_given_twice_is_named_with_both_lines(tmp_path, monkeypatch, capsy
     assert f"bad.yaml line {first + 2}: stage2.lr is given twice (also on line {section + 2}); keep one" in err
 
 
+@pytest.mark.parametrize(("expert", "module", "words"), [
+    ("cogvlm", "transformers", "grounding.expert = 'cogvlm': needs the [cogvlm] extra (transformers), which is not installed; "
+                               "pip install -c constraints.txt -e '.[cogvlm]'"),
+    ("pose", "mediapipe", "grounding.expert = 'pose': needs MediaPipe 0.10.14, which is not installed; "
+                          "pip install --no-deps mediapipe==0.10.14"),
+])
+def test_an_expert_without_its_extra_is_one_line(tmp_path, monkeypatch, capsys, expert, module, words):
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError, installed or not
+    params = copy.deepcopy(PARAMS)
+    params["grounding"]["expert"] = expert
+    status, err = stage_exit(tmp_path, "ground", params, monkeypatch, capsys)
+    assert status == 2 and words in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_a_missing_params_file_is_named(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["synth", "--params", "nowhere.yaml"])

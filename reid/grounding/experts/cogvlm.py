@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from reid.errors import ConfigError
 from reid.grounding.answer_format import parse_answer
 from reid.grounding.config import CogVLM
 from reid.grounding.experts.base import GroundItem
@@ -30,10 +31,9 @@ def load_cogvlm(config: CogVLM, device: torch.device) -> tuple[Any, Any]:
     """Load (model, tokenizer) from the hub or a local folder; imports transformers here only."""
     try:
         from transformers import AutoModelForCausalLM, LlamaTokenizer
-    except ImportError as exc:
-        raise ImportError(
-            "grounding.expert: cogvlm needs the [cogvlm] extra: pip install -e '.[cogvlm]'"
-        ) from exc
+    except ImportError:
+        raise ConfigError("grounding.expert", "cogvlm", "needs the [cogvlm] extra (transformers), which is not installed",
+                          fix="pip install -c constraints.txt -e '.[cogvlm]', or choose pose, stripes or oracle") from None
     dtype = getattr(torch, config.dtype)
     kwargs: dict[str, Any] = {"torch_dtype": dtype, "low_cpu_mem_usage": True, "trust_remote_code": True,
                               "revision": config.revision}

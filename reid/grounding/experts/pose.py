@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from reid.errors import ConfigError
 from reid.grounding.answer_format import format_boxes
 from reid.grounding.config import Pose
 from reid.grounding.experts.base import GroundItem
@@ -33,11 +34,10 @@ class PoseExpert:
     def __init__(self, config: Pose) -> None:
         try:
             import mediapipe as mp
-        except ImportError as exc:
-            raise ImportError(
-                "grounding.expert: pose needs MediaPipe 0.10.14: "
-                "pip install --no-deps mediapipe==0.10.14 && pip install absl-py flatbuffers 'protobuf>=4.25.3,<5'"
-            ) from exc
+        except ImportError:
+            raise ConfigError("grounding.expert", "pose", "needs MediaPipe 0.10.14, which is not installed",
+                              fix="pip install --no-deps mediapipe==0.10.14 && pip install absl-py 'flatbuffers>=2.0' "
+                              "'protobuf>=4.25.3,<5', or choose stripes or oracle") from None
         self.config = config
         self.version = f"mediapipe-{mp.__version__}-full"
         self._pose = mp.solutions.pose.Pose(
