@@ -16,9 +16,9 @@ _DISK_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """`write(file)` into `path`.tmp, fsync, then `os.replace` onto `path`: the old file stays whole until the new one is.
 
-    The writer gets a Python file object (so a failed write keeps its errno; torch's own writer
-    turns it into a bare RuntimeError). On any failure the temporary file is removed; a full
-    disk (ENOSPC, EDQUOT) is a `ReidError` naming the path.
+    The writer gets a Python file object, so a failed write keeps its errno (torch's writer then
+    raises a bare RuntimeError with that OSError as its context). On any failure the temporary
+    file is removed; a full disk (ENOSPC, EDQUOT) is a `ReidError` naming the path.
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -31,14 +31,27 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        full = _disk_full(exc)
+        if full is not None:
             kept = f"the previous {path} is left as it was" if path.exists() else f"{path} was not written"
             raise ReidError(
-                f"{_DISK_FULL[exc.errno]} while writing {path}; {kept}. Free some space on "
+                f"{_DISK_FULL[full.errno]} while writing {path}; {kept}. Free some space on "
                 f"{path.parent.resolve()} and re-run the stage"
             ) from exc
         raise
     return path
+
+
+def _disk_full(exc: BaseException | None) -> OSError | None:
+    """The full-disk OSError behind `exc`: torch's writer raises a bare RuntimeError ("enforce fail at
+    inline_container.cc") while the file's own OSError is left as its context."""
+    for _ in range(8):  # a chain, never a cycle in practice; bounded all the same
+        if exc is None:
+            return None
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
