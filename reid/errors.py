@@ -52,6 +52,9 @@ def building(key: str) -> Iterator[None]:
         raise ConfigError(key, ..., str(exc)) from None
 
 
+_NOT_ALLOWED = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only store or output folder: the user's to fix
+
+
 def user_failure(exc: BaseException) -> tuple[str, int] | None:
     """(one-line message, exit status) for an error the user can fix; None for a bug (keep its traceback).
 
@@ -62,4 +65,7 @@ def user_failure(exc: BaseException) -> tuple[str, int] | None:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         where = exc.filename or "a file"
         return f"no space left on device writing {where}: free space there and re-run (everything written before is kept)", 1
+    if isinstance(exc, OSError) and exc.errno in _NOT_ALLOWED and exc.filename:
+        return (f"{exc.filename}: {exc.strerror.lower()}; make it (or its folder) writable, or point the "
+                f"stage's output elsewhere (everything written before is kept)"), 2
     return None

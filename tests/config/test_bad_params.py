@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -217,6 +218,17 @@ def test_a_full_disk_is_named_with_the_path(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("reid.synth.generate.generate_benchmark", full)
     status, err = stage_exit(tmp_path, "synth", copy.deepcopy(PARAMS), monkeypatch, capsys)
     assert status == 1 and "no space left on device writing data/demo/MSMT17_V1/train/0001.jpg" in err
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS])
+def test_a_read_only_output_is_named_with_the_path(tmp_path, monkeypatch, capsys, code):
+    def denied(*_):
+        raise OSError(code, os.strerror(code), "data/grounding/store/rank0-000001.parquet")
+
+    monkeypatch.setattr("reid.synth.generate.generate_benchmark", denied)
+    status, err = stage_exit(tmp_path, "synth", copy.deepcopy(PARAMS), monkeypatch, capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert f"data/grounding/store/rank0-000001.parquet: {os.strerror(code).lower()}; make it (or its folder) writable" in err
 
 
 def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
