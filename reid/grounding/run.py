@@ -263,7 +263,8 @@ def run_grounding(
             report = _failure_report(failed, total, fraction, config)
             if fraction > config.max_error_fraction:
                 raise ReidError(f"grounding failed: {report}")
-            print(f"warning: {report}")
+            retry = "; to retry them now: dvc repro -f ground (DVC sees the stage as done), or reid ground"
+            print(f"warning: {report}{retry if failed['images'] > failed['out_of_attempts'] else ''}")
         return summary
     finally:
         shutdown(ctx)

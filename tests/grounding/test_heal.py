@@ -70,6 +70,10 @@ def test_error_answers_are_retried_until_max_attempts(tmp_path, capsys):
     assert (s2["failed_images"], s2["failed_out_of_attempts"], s2["retried_this_run_rank0"]) == (1, 0, 2)
     assert s2["images_by_attempt"] == {"1": 4, "2": 2, "3": 0}
     assert s2["answers"]["failed"] == {"head": 1, "upper": 1, "legs": 1}
+    last = capsys.readouterr().out.strip().splitlines()[-1]  # under the threshold the stage succeeds: say how to retry
+    assert last.startswith("warning: 1 of 6 images") and last.endswith(
+        "a rerun grounds only the 1 with attempts left (grounding.max_attempts = 3); "
+        "to retry them now: dvc repro -f ground (DVC sees the stage as done), or reid ground")
 
     third = CountingExpert(fail_on=(ids[4],))
     s3 = run(manifest, tmp_path, third, max_error_fraction=1.0)
