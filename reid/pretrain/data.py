@@ -9,11 +9,12 @@ import torch
 from torch.utils.data import Dataset
 
 from reid.data.loading import Preprocess, sample_rng
+from reid.errors import ConfigError
 from reid.utils.images import read_image
 
 
 def tokenize(captions: Sequence[str], context_length: int) -> torch.Tensor:
-    """open_clip's tokenizer (CLIP's BPE) → [n, context_length] ids; refuses captions it would cut.
+    """open_clip's tokenizer (CLIP's BPE) → [n, context_length] ids; refuses captions it would cut (a ConfigError).
 
     A truncated caption loses the attributes at its end and silently teaches the wrong pairs.
     """
@@ -21,10 +22,10 @@ def tokenize(captions: Sequence[str], context_length: int) -> torch.Tensor:
     cut = (tokens[:, -1] != 0).nonzero().flatten()
     if len(cut):
         text = captions[int(cut[0])]
-        raise ValueError(
-            f"{len(cut)} captions are longer than the text context of {context_length} tokens, e.g. '{text}': "
-            f"raise text_cfg.context_length of the backbone or shorten the caption templates"
-        )
+        raise ConfigError("model.clip.text_cfg.context_length", context_length,
+                          f"{len(cut)} captions are longer than the text context of {context_length} tokens, "
+                          f"e.g. '{text}'", fix="give the backbone a longer text context (model.clip) or shorten "
+                          "the caption templates")
     return tokens
 
 

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 import torch
 
+from reid.errors import ConfigError
 from reid.model.muva import build_muva
 from reid.pretrain.data import tokenize
 from reid.pretrain.run import SKIPPED, run_pretrain_step
@@ -87,7 +88,8 @@ def test_the_step_only_marks_its_outputs_when_the_weights_come_from_elsewhere(tm
 
 
 def test_a_caption_longer_than_the_text_context_is_refused_not_cut():
-    with pytest.raises(ValueError, match="longer than the text context of 8 tokens"):
+    with pytest.raises(ConfigError, match=r"^model.clip.text_cfg.context_length = 8: 1 captions are longer than the "
+                                          r"text context of 8 tokens, e.g. 'a photo .*'; give the backbone a longer"):
         tokenize(["a photo of a person in a red shirt and blue jeans"], 8)
 
 
