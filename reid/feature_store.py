@@ -9,10 +9,12 @@ of the model that made it: rows of another model are refused, never mixed.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ from reid.utils.files import atomic_write
 from reid.utils.images import IMAGE_SUFFIXES, ImageError, probe_image
 
 MODEL_KEY = b"reid.model_sha256"
+LOCK = ".lock"  # in the parts folder: one writer per output at a time
 
 
 def model_digest(path: str | os.PathLike) -> str:
@@ -88,9 +91,30 @@ def read_features(path: str | os.PathLike, model: str | None = None) -> tuple[li
 
 def embed_files(encoder: Encoder, model: str, paths: Sequence[str], out: str | os.PathLike, batch_size: int = 64,
                 workers: int = 0) -> int:
-    """Features of `paths` into `out`, resuming from `out` and its parts; returns how many were computed."""
+    """Features of `paths` into `out`, resuming from `out` and its parts; returns how many were computed.
+
+    A second run into the same `out` while one is going is refused: both would compute every image."""
     out = Path(out)
     parts = out.with_name(out.name + ".parts")
+    with writer_lock(parts, out):
+        return _embed(encoder, model, paths, out, parts, batch_size, workers)
+
+
+@contextmanager
+def writer_lock(parts: Path, out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `parts`/.lock (removed with the parts when the run completes)."""
+    parts.mkdir(parents=True, exist_ok=True)
+    with open(parts / LOCK, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{out} is being written by another reid embed (it holds {parts / LOCK}); wait for "
+                             f"it to finish, then rerun (its rows are kept), or choose another --out") from None
+        yield
+
+
+def _embed(encoder: Encoder, model: str, paths: Sequence[str], out: Path, parts: Path, batch_size: int,
+           workers: int) -> int:
     written = sorted(parts.glob("part-*.parquet"))
     done: dict[str, np.ndarray] = {}
     for source in ([out] if out.is_file() else []) + written:

@@ -18,6 +18,7 @@ from reid.evaluation.run import evaluate_target
 from reid.feature_store import embed_files, image_files, model_digest, read_features
 from reid.inference import Encoder, load_model
 from reid.search import rank_gallery, search_sheet
+from reid.utils.files import check_writable
 
 Model = Annotated[Path, typer.Option("--model", "-m", help="Trained checkpoint (e.g. models/muva.pt).")]
 Device = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 … (default: CUDA if available).")]
@@ -42,6 +43,7 @@ def embed(
 ) -> None:
     """Embed images into a parquet file; a rerun resumes, computing only the rows not yet written."""
     paths = image_files(images)
+    check_writable(out.parent)  # before the model loads
     encoder = _load(model, device)
     computed = embed_files(encoder, model_digest(model), paths, out, batch_size, workers)
     typer.echo(f"{len(paths)} images ({computed} computed now) x {encoder.feature_dim} features -> {out}")

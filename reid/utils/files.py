@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,3 +69,11 @@ def reason_of(exc: BaseException, limit: int = 160) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Make `folder` and write a scratch file in it, so that a read-only output fails before the expensive work."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass

@@ -3,11 +3,13 @@ search, evaluate and export; bad arguments are one line and exit status 2."""
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
+import reid.cli.model
 import reid.evaluation.extract
 import reid.feature_store
 from reid import load_model
@@ -109,6 +112,27 @@ def test_embed_writes_the_api_features(bench, images, tmp_path):
     assert paths == sorted(str(p.resolve()) for p in images.rglob("*.jpg"))
     np.testing.assert_array_equal(features, load_model(bench.checkpoint, "cpu").embed(paths, batch_size=3))
     assert not out.with_name("f.parquet.parts").exists()
+
+
+def test_a_second_embed_into_an_output_in_use_is_refused(bench, images, tmp_path):
+    out = tmp_path / "f.parquet"
+    parts = out.with_name("f.parquet.parts")
+    with reid.feature_store.writer_lock(parts, out):  # another run holds the output
+        result = invoke("embed", images, "-m", bench.checkpoint, "--out", out, "--workers", 0)
+    assert failed_cleanly(result, f"{out} is being written by another reid embed"), result.output
+    assert not out.exists()
+    assert invoke("embed", images, "-m", bench.checkpoint, "--out", out, "--workers", 0).exit_code == 0  # once it is free
+
+
+def test_embed_into_a_read_only_folder_fails_before_the_model_loads(images, tmp_path, monkeypatch):
+    def read_only(*_, **__):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "ro"))
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(reid.cli.model, "load_model", lambda *_: pytest.fail("the model was loaded"))
+    result = invoke("embed", images, "-m", tmp_path / "any.pt", "--out", tmp_path / "ro" / "f.parquet")
+    assert failed_cleanly(result, f"{tmp_path / 'ro'}: read-only file system; make it (or its folder) writable"), \
+        result.output
 
 
 def test_embed_resumes_after_a_kill(bench, images, tmp_path, monkeypatch):
