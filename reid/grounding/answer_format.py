@@ -5,8 +5,10 @@ to 3 digits, several boxes in one pair of brackets separated by `;`
 (`[[100,020,880,300;120,310,870,640]]`); an answer may hold several bracket groups.
 
 Decisions (a model answer is untrusted text; none of this ever raises):
-- no `[[...]]` group at all → `no_box` (the model answered without a box);
-- a piece that is not four integers is skipped; if no valid box remains → `parse_error`;
+- no `[[...]]` group at all → `no_box` (the model answered without a box), unless a `[[` is
+  left open: a cut-off answer is a `parse_error` that names `max_new_tokens`;
+- an empty piece (`[[a;]]`) is layout and skipped silently; a piece that is not four integers
+  is skipped with a note; if no valid box remains → `parse_error`;
 - numbers above 1000 are clipped to 1000 (noted in the message: the model left the image);
 - corners given in the wrong order are sorted; a box of zero area is skipped.
 """
@@ -20,17 +22,23 @@ from reid.grounding.parts import Box, PartResult
 _GROUP = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
 _BOX = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$")
 SCALE = 1000
+UNCLOSED = "a [[ box group is never closed (the answer was cut off? raise grounding.cogvlm.max_new_tokens)"
 
 
 def parse_answer(raw: str) -> PartResult:
     """Parse one CogVLM answer; the raw text is kept in the result whatever its shape."""
     groups = _GROUP.findall(raw)
+    unclosed = raw.count("[[") > len(groups)
     if not groups:
+        if unclosed:
+            return PartResult("parse_error", [], raw, UNCLOSED)
         return PartResult("no_box", [], raw, "answer holds no [[...]] box")
     boxes: list[Box] = []
-    problems: list[str] = []
+    problems: list[str] = [UNCLOSED] if unclosed else []
     for group in groups:
         for piece in group.split(";"):
+            if not piece.strip():  # `[[a;b;]]`: a trailing separator is layout, not a box
+                continue
             match = _BOX.match(piece)
             if match is None:
                 problems.append(f"not 4 integers: {piece.strip()[:40]!r}")

@@ -31,6 +31,23 @@ def test_garbage_is_parse_error(raw):
     assert r.raw == raw and r.message
 
 
+def test_a_trailing_separator_is_not_an_error():
+    r = parse_answer("[[100,200,300,400;]]")
+    assert (r.status, r.boxes, r.message) == ("ok", [(0.1, 0.2, 0.3, 0.4)], "")
+
+
+@pytest.mark.parametrize("raw", ["[[100,200,300,400]", "the head [[100,200,3"])
+def test_an_answer_cut_off_inside_its_box_is_a_parse_error_naming_max_new_tokens(raw):
+    r = parse_answer(raw)
+    assert (r.status, r.boxes, r.raw) == ("parse_error", [], raw)
+    assert "grounding.cogvlm.max_new_tokens" in r.message
+
+
+def test_a_cut_off_group_after_a_whole_one_keeps_the_whole_box_and_says_so():
+    r = parse_answer("[[100,200,300,400]] and [[500,6")
+    assert r.status == "ok" and r.boxes == [(0.1, 0.2, 0.3, 0.4)] and "never closed" in r.message
+
+
 def test_garbage_piece_skipped_valid_piece_kept():
     r = parse_answer("[[xx;100,100,200,300]]")
     assert r.status == "ok"
