@@ -247,3 +247,9 @@ class StageParams:
             raise AttributeError(f"stage {self._name} reads params section '{section}', which reid/wiring.py "
                                  f"does not declare for it (declared: {', '.join(self._stage.params)})")
         return getattr(self._config, section)
+
+
+def run_stage(name: str, config: Any, paths: Mapping[str, str | Path | None] | None = None) -> None:
+    """Stage `name` on the validated tree `config`, as `python -m stages.<name>` and `reid <name>` run it:
+    its function, with the sections it declares and its paths (the table's, or the given role -> path)."""
+    STAGES[name].function()(StageParams(name, config), stage_io(name, config, paths))

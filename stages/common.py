@@ -18,7 +18,7 @@ import typer
 
 from reid.config.load import load_config
 from reid.errors import user_failure
-from reid.wiring import STAGES, StageParams, stage_io
+from reid.wiring import run_stage
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -30,8 +30,7 @@ def main(name: str) -> None:
         params: Annotated[Path, typer.Option(help="The params file (default: params.yaml, as dvc repro uses).")] = PARAMS_FILE,
     ) -> None:
         try:
-            config = load_config(params)
-            STAGES[name].function()(StageParams(name, config), stage_io(name, config))
+            run_stage(name, load_config(params))
         except Exception as exc:
             failure = user_failure(exc)
             if failure is None:

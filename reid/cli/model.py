@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from reid.cli.common import command, load_params
-from reid.cli.stages import default_path, run_stage, with_roles
+from reid.cli.common import command
+from reid.cli.stages import with_roles
 from reid.config.checks import check_device
+from reid.config.load import load_config
 from reid.data.manifest import read_manifest
 from reid.errors import InputError
 from reid.evaluation.record import metrics_record
@@ -19,6 +20,7 @@ from reid.feature_store import embed_files, image_files, model_digest, read_feat
 from reid.inference import Encoder, load_model
 from reid.search import rank_gallery, search_sheet
 from reid.utils.files import check_writable
+from reid.wiring import run_stage, stage_io
 
 Model = Annotated[Path, typer.Option("--model", "-m", help="Trained checkpoint (e.g. models/muva.pt).")]
 Device = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 … (default: CUDA if available).")]
@@ -95,12 +97,12 @@ def evaluate(
     and of the paths --model, --manifests and --sheets (none: no sheets); without it, the params
     and every path apply.
     """
+    config = load_config(params, set_)
     if not dataset:
-        run_stage("evaluate", params, set_, paths)
+        run_stage("evaluate", config, paths)
         return
-    section = load_params(params, set_).evaluation
-    model = paths["model"] or default_path("evaluate", "model", params, set_)
-    manifests, sheets = paths["manifests"] or default_path("evaluate", "manifests", params, set_), paths["sheets"]
+    section, io = config.evaluation, stage_io("evaluate", config, paths)
+    model, manifests, sheets = io.inputs["model"], io.inputs["manifests"], paths["sheets"]
     encoder = _load(model, device)
     frames = {key: read_manifest(manifests, key) for key in dataset}  # every key checked before any work
     config = section.model_copy(update={"batch_size": batch_size, "workers": workers, "mask_images": 0,

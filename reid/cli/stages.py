@@ -14,8 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-from reid.cli.common import command, load_params
-from reid.wiring import STAGES, StageParams, resolve, stage_io
+from reid.cli.common import command
+from reid.config.load import load_config
+from reid.wiring import STAGES, run_stage
 
 Params = Annotated[Path, typer.Option(help="Params file for the hyper-parameters (validated as the stages do).")]
 Sets = Annotated[list[str] | None, typer.Option("--set", "-S", help="Override KEY=VALUE, e.g. train.epochs=1 (repeatable).")]
@@ -42,23 +43,11 @@ PARAMS = [inspect.Parameter("params", inspect.Parameter.KEYWORD_ONLY, default=Pa
           inspect.Parameter("set_", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Sets)]
 
 
-def run_stage(name: str, params: Path, sets: list[str] | None, paths: dict[str, Path | None]) -> None:
-    """Stage `name` as its DVC entry point runs it, with the given paths in place of the table's."""
-    config = load_params(params, sets)
-    STAGES[name].function()(StageParams(name, config), stage_io(name, config, paths))
-
-
-def default_path(name: str, role: str, params: Path, sets: list[str] | None) -> Path:
-    """The table's path of `role` (its `${...}` resolved against the params)."""
-    stage = STAGES[name]
-    return Path(resolve({**stage.inputs, **stage.outputs}[role].path, load_params(params, sets)))
-
-
 def stage_command(name: str) -> None:
     """Register `reid NAME` for stage `name`."""
 
     def run(params: Path, set_: list[str] | None, **paths: Path | None) -> None:
-        run_stage(name, params, set_, paths)
+        run_stage(name, load_config(params, set_), paths)
 
     run.__name__ = name
     run.__doc__ = STAGES[name].help

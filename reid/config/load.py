@@ -49,13 +49,30 @@ def _key_lines(node: yaml.Node | None, path: Path, prefix: str = "") -> dict[str
     return lines
 
 
-def load_config(path: str | os.PathLike = "params.yaml") -> PipelineConfig:
-    """The validated configuration in `path`; a ConfigError (one line) for every wrong value."""
+def load_config(path: str | os.PathLike = "params.yaml", overrides: list[str] | None = None) -> PipelineConfig:
+    """The validated configuration in `path`, after `KEY=VALUE` overrides (dvc's `-S` syntax; VALUE is
+    read as YAML: `train.epochs=1`, `protocol.targets=[MA]`, `model.clip=null`); a ConfigError (one
+    line) for every wrong value."""
     data, lines = read_yaml(path)
+    for item in overrides or []:
+        _override(data, item)
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as exc:
         raise config_error(exc, Path(path), lines) from None
+
+
+def _override(data: dict[str, Any], item: str) -> None:
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise InputError(f"--set '{item}': expected KEY=VALUE, e.g. train.epochs=1")
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise InputError(f"--set '{item}': {part} is not a section")
+    node[leaf] = yaml.safe_load(text)
 
 
 def config_error(exc: ValidationError, path: Path, lines: dict[str, int]) -> ConfigError:
