@@ -34,7 +34,7 @@ class _Exported(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.encoder.features(images)
-        features = F.normalize(out.features_bn, dim=-1)
+        features = F.normalize(out.retrieval, dim=-1)
         if not self.with_masks:
             return (features,)
         return features, gate_predicted_masks(out.mask_logits[-1], self.encoder.config.rmp.threshold)

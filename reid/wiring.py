@@ -139,8 +139,9 @@ STAGES: dict[str, Stage] = {
     ),
     "stage1": Stage(
         entry="reid.training.stage1:stage1",
-        help="Stage 1: learn the prompts and the text memory (sections `model`, `train`, `stage1`).",
-        params=("model", "train", "stage1"),
+        help="Stage 1 of `method`: learn the prompts and the text memory (sections `model`, `train`, and `stage1`, "
+             "`clip_reid` or `clip_fgdi`).",
+        params=("method", "model", "train", "stage1", "clip_reid", "clip_fgdi"),
         inputs={"protocol": In("data/protocol", help="Folder of train.parquet and protocol.json."),
                 "masks": In("data/masks/masks.parquet", help="Pseudo-label masks."),
                 "prior": In("models/pretrain", via="model.pretrained")},
@@ -152,13 +153,13 @@ STAGES: dict[str, Stage] = {
     ),
     "stage2": Stage(
         entry="reid.training.stage2:stage2",
-        help="Stage 2: train the image encoder (sections `train`, `stage2`).",
-        params=("train", "stage2"),
+        help="Stage 2 of `method`: train the image encoder (sections `train`, and `stage2`, `clip_reid` or `clip_fgdi`).",
+        params=("method", "train", "stage2", "clip_reid", "clip_fgdi"),
         inputs={"train": In("data/protocol/train.parquet", help="Training manifest."),
                 "masks": In("data/masks/masks.parquet", help="Pseudo-label masks."),
                 "stage1": In("models/stage1", help="Stage-1 output folder.")},
         outputs={
-            "model": Out("models/muva.pt", help="The trained model (image side)."),
+            "model": Out("models/${method}.pt", help="The trained model (image side)."),
             **_training_outputs("stage2"),
         },
         note="several GPUs: torchrun --nproc_per_node N -m stages.stage2",
@@ -168,7 +169,7 @@ STAGES: dict[str, Stage] = {
         help="Evaluate the trained model on every target of the protocol (section `evaluation`).",
         params=("evaluation",),
         inputs={
-            "model": In("models/muva.pt", help="The trained model."),
+            "model": In("models/${method}.pt", help="The trained model."),
             "manifests": In("data/manifests", help="Folder of ingested manifests."),
             "protocol": In("data/protocol/protocol.json", help="The protocol record."),
             "root": In("${data.root}", note="images and gt_boxes.parquet are read directly", via="the manifests' paths"),

@@ -108,6 +108,11 @@ def _describe(err: dict[str, Any]) -> tuple[str, Any, str]:
         return key, ..., "missing; add it (params.yaml and configs/paper.yaml list every key, with a comment)"
     if kind == "extra_forbidden":
         known = _known_keys(err["loc"][:-1])
+        owners = [name for name in PipelineConfig.model_fields if name != str(err["loc"][0])
+                  and _known_keys((name, *err["loc"][1:-1])) and str(err["loc"][-1]) in _known_keys((name, *err["loc"][1:-1]))]
+        if owners:  # e.g. clip_fgdi's beta under clip_reid: each method's section holds its own keys only
+            return key, err["input"], (f"unknown key here: it is a key of {owners[0]}, not of {err['loc'][0]}; "
+                                       f"known keys here: {', '.join(known)}")
         return key, err["input"], f"unknown key; known keys here: {', '.join(known)} (check the spelling)"
     if kind == "string_pattern_mismatch" and key.endswith("device"):
         return key, err["input"], "allowed: auto, cpu, mps, cuda or cuda:N"

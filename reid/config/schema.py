@@ -21,7 +21,7 @@ from reid.masks.config import Calibration, Masks
 from reid.model.params import Model
 from reid.pretrain.config import Pretrain
 from reid.synth.config import Synth
-from reid.training.config import Stage1, Stage2, Train
+from reid.training.config import ClipFgdi, ClipReid, Method, Stage1, Stage2, Train
 
 __all__ = ["Invalid", "PipelineConfig"]
 
@@ -29,6 +29,7 @@ __all__ = ["Invalid", "PipelineConfig"]
 class PipelineConfig(Section):
     """The whole params file."""
 
+    method: Method
     synth: Synth
     data: Data
     protocol: Protocol
@@ -40,6 +41,8 @@ class PipelineConfig(Section):
     train: Train
     stage1: Stage1
     stage2: Stage2
+    clip_reid: ClipReid
+    clip_fgdi: ClipFgdi
     evaluation: Evaluation
 
     @model_validator(mode="after")

@@ -62,10 +62,12 @@ class Task(Protocol):
         """The epoch record (without "epoch" and the time) from the sums over batches and ranks."""
 
 
-def fit(task: Task, expected: str, state_dir: str | Path, live_dir: str | Path, ctx: Dist) -> list[dict[str, float]]:
+def fit(task: Task, expected: str, state_dir: str | Path, live_dir: str | Path, ctx: Dist,
+        before: list[dict[str, float]] = ()) -> list[dict[str, float]]:
     """Train `task` to its last epoch, resuming from `state_dir` when the state's fingerprint is `expected`.
 
-    Returns the log history (one record per epoch).
+    `before`: the records of the stage's earlier phases, replayed first into the same log (one stage,
+    one DVCLive folder, its phases one after the other). Returns this phase's history (a record per epoch).
     """
     optimizer = task.optimizer
     scaler = torch.amp.GradScaler(enabled=autocast_dtype(ctx.device) == torch.float16)
@@ -78,7 +80,7 @@ def fit(task: Task, expected: str, state_dir: str | Path, live_dir: str | Path, 
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         start, step, history = state["epoch"], state["step"], state["history"]
-    log = EpochLog(live_dir, history, enabled=ctx.is_main)
+    log = EpochLog(live_dir, [*before, *history], enabled=ctx.is_main)
     for epoch in range(start, task.epochs):
         began = time.perf_counter()
         batches, count = task.begin_epoch(epoch)

@@ -24,7 +24,7 @@ from reid.utils.progress import progress
 
 @dataclass(frozen=True)
 class Extraction:
-    features: torch.Tensor  # [N, F] float32, L2-normalised BNNeck features, on CPU
+    features: torch.Tensor  # [N, F] float32, L2-normalised retrieval features, on CPU
     part_masks: torch.Tensor | None  # [N, P, Npatch] bool (parts in config.parts order), or None
 
 
@@ -80,7 +80,7 @@ def encode_batch(encoder: ReidEncoder, images: torch.Tensor, device: torch.devic
     """One forward pass of preprocessed images [B, 3, H, W] (call under `torch.inference_mode`)."""
     with autocast(device):
         out = encoder.features(images.to(device, non_blocking=True))
-    features = F.normalize(out.features_bn.float(), dim=-1).cpu()
+    features = F.normalize(out.retrieval.float(), dim=-1).cpu()
     masks = gate_predicted_masks(out.mask_logits[-1], encoder.config.rmp.threshold).cpu() if with_masks else None
     return Extraction(features, masks)
 

@@ -74,7 +74,7 @@ def run_evaluate(
     results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir, model)
                for target, frame in frames.items()}
     synthetic = bool(protocol.get("synthetic", False)) or any(r.synthetic for r in results.values())
-    record = metrics_record(results, protocol["name"], synthetic)
+    record = {**metrics_record(results, protocol["name"], synthetic), "method": encoder.config.method}
     metrics_path = Path(metrics_path)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(record, indent=2) + "\n")

@@ -21,7 +21,8 @@ import torch
 
 from reid.errors import ArtifactError
 from reid.model.configs import MuvaConfig
-from reid.model.muva import MuvaModel, ReidEncoder, build_muva, build_reid_encoder
+from reid.model.factory import FullModel, build_image_side, build_model
+from reid.model.muva import ReidEncoder
 from reid.utils.device import resolve_device
 from reid.utils.files import atomic_save, reason_of
 
@@ -29,13 +30,13 @@ CHECKPOINT_FORMAT = "muva-checkpoint/2"  # 2: the config holds the resolved `mod
 
 
 def save_checkpoint(
-    model: MuvaModel | ReidEncoder, path: str | os.PathLike, extra: dict[str, Any] | None = None
+    model: FullModel | ReidEncoder, path: str | os.PathLike, extra: dict[str, Any] | None = None
 ) -> None:
     """Write config + weights of `model` (full model, or the image side only) to `path`, atomically.
 
     `extra`: plain data to keep alongside (epoch, metrics, …): str/int/float/bool/None, lists, dicts.
     """
-    if isinstance(model, MuvaModel):
+    if isinstance(model, FullModel):
         contents, state = "full", model.state_dict()
     else:
         contents, state = "image", {f"image.{k}": v for k, v in model.state_dict().items()}
@@ -72,7 +73,7 @@ def read_checkpoint(path: str | os.PathLike, stage: str | None = None) -> dict[s
 
 def load_checkpoint(
     path: str | os.PathLike, device: torch.device | str = "cpu", stage: str | None = None
-) -> tuple[MuvaModel, dict[str, Any]]:
+) -> tuple[FullModel, dict[str, Any]]:
     """Rebuild the full model (image and text sides) from a "full" checkpoint; returns (model, extra).
 
     `device`: a torch device or a name understood by `reid.utils.device.resolve_device` ("auto", …).
@@ -83,7 +84,7 @@ def load_checkpoint(
         if stage is not None:
             raise ArtifactError(path, stage, "holds only the image side, not the full model")
         raise ValueError(f"{path} holds only the image side; use load_for_inference")
-    model = _restore(path, stage, lambda: build_muva(MuvaConfig.from_dict(payload["config"])), payload["state_dict"])
+    model = _restore(path, stage, lambda: build_model(MuvaConfig.from_dict(payload["config"])), payload["state_dict"])
     return model.to(resolve_device(str(device))), payload["extra"]
 
 
@@ -97,7 +98,7 @@ def load_for_inference(path: str | os.PathLike, device: torch.device | str = "cp
     payload = read_checkpoint(path, stage)
     prefix = "image."
     weights = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
-    encoder = _restore(path, stage, lambda: build_reid_encoder(MuvaConfig.from_dict(payload["config"])), weights)
+    encoder = _restore(path, stage, lambda: build_image_side(MuvaConfig.from_dict(payload["config"])), weights)
     return encoder.to(resolve_device(str(device))).eval()
 
 

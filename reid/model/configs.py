@@ -18,7 +18,7 @@ and the constants that are not params.  The paper's ablations are keys of that s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from reid.config.autos import AUTO, auto_rmp_heads
@@ -60,6 +60,8 @@ class MuvaConfig:
     `model` is resolved (see `resolved`); `backbone` also names the open_clip model whose
     pretrained tags (e.g. "openai") apply.  `class_domains[c]` is the domain id of identity c;
     only domain-specific prompts use it (with a single domain phrase it may be left out).
+    `method` names the architecture (`reid.model.factory`): MUVA's, or the CLIP-ReID lineage's
+    (global only, with `num_domains` domain tokens for CLIP-FGDI, its `input_norm` and `test_feature`).
     """
 
     model: Model
@@ -71,12 +73,24 @@ class MuvaConfig:
     prompt_init_std: float = 0.002
     local_token_std: float = 0.02
     classifier_std: float = 0.001
+    method: str = "muva"
+    num_domains: int = 1
+    input_norm: str = "clip"  # clip (mean/std only) | instance (InstanceNorm2d on the input)
+    test_feature: str = "bnneck"  # MUVA: the BNNeck feature; peers: before_bn | after_bn
 
     @classmethod
     def of(cls, model: Model, sources: Sequence[str], num_classes: int,
            class_domains: Sequence[int] | None = None) -> MuvaConfig:
         """The architecture `model` describes, trained on `sources` with `num_classes` identities."""
         return cls(resolved(model, sources), int(num_classes), None if class_domains is None else tuple(class_domains))
+
+    @classmethod
+    def of_peer(cls, model: Model, sources: Sequence[str], num_classes: int, method: str, num_domains: int,
+                input_norm: str, test_feature: str) -> MuvaConfig:
+        """The CLIP-ReID lineage's architecture on `model`'s backbone and input size (global only: no parts)."""
+        base = cls.of(Model.model_validate({**model.model_dump(), "parts": []}), sources, num_classes)
+        return replace(base, method=method, num_domains=int(num_domains), input_norm=input_norm,
+                       test_feature=test_feature)
 
     def __post_init__(self) -> None:
         if self.model.rmp.heads == AUTO or self.model.prompts.domain_phrases is None or self.model.clip is None:
@@ -147,7 +161,10 @@ class MuvaConfig:
 
     @property
     def feature_dim(self) -> int:
-        """Width of the multi-grained feature: (1 + parts) x embed_dim (2048 for ViT-B-16)."""
+        """Width of the retrieval feature: MUVA's (1 + parts) x embed_dim (2048 for ViT-B-16); the peers'
+        ViT width + embed_dim (768 + 512)."""
+        if self.method != "muva":
+            return self.clip["vision_cfg"]["width"] + self.clip["embed_dim"]
         return self.num_granularities * self.clip["embed_dim"]
 
     def to_dict(self) -> dict[str, Any]:

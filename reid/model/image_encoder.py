@@ -81,7 +81,7 @@ class ImageEncoder(nn.Module):
     def num_layers(self) -> int:
         return len(self.visual.transformer.resblocks)
 
-    def _embed(self, images: torch.Tensor) -> torch.Tensor:
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
         """images [B, 3, H, W] → tokens [B, 1+P+N, D] after ln_pre."""
         visual = self.visual
         x = visual.conv1(images)  # [B, D, rows, cols]
@@ -120,7 +120,7 @@ class ImageEncoder(nn.Module):
         """images [B, 3, H, W]; part_masks: pseudo-label masks G [B, 3, Npatch] ({0,1}, rows
         head/upper/legs) to gate attention with instead of the RMP predictions (the rows of the
         configured parts are used; stripe and global-only models need no masks and ignore them)."""
-        x = self._embed(images)
+        x = self.embed(images)
         batch, n_parts = x.shape[0], self.num_parts
         blocks = self.visual.transformer.resblocks
         fixed = self._fixed_part_masks(part_masks, batch) if n_parts else None

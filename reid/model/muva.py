@@ -37,6 +37,7 @@ class ReidFeatures(NamedTuple):
     features: torch.Tensor  # [B, F] multi-grained feature before the BNNeck
     features_bn: torch.Tensor  # [B, F] after the BNNeck
     mask_logits: torch.Tensor | None  # [L, B, P, Npatch], None when masks were given or fixed
+    retrieval: torch.Tensor  # [B, F] what is L2-normalised and ranked (MUVA: the BNNeck feature)
 
 
 class MuvaOutput(NamedTuple):
@@ -59,11 +60,12 @@ class ReidEncoder(nn.Module):
         """images [B, 3, H, W] (+ optional G [B, 3, Npatch]) → pre/post-BNNeck features and mask logits."""
         tokens, mask_logits = self.encoder(images, part_masks)
         features = tokens.flatten(1)
-        return ReidFeatures(features, self.bnneck(features), mask_logits)
+        features_bn = self.bnneck(features)
+        return ReidFeatures(features, features_bn, mask_logits, features_bn)
 
     def forward(self, images: torch.Tensor, part_masks: torch.Tensor | None = None) -> torch.Tensor:
         """Retrieval feature: the L2-normalised BNNeck feature [B, F]."""
-        return F.normalize(self.features(images, part_masks).features_bn, dim=-1)
+        return F.normalize(self.features(images, part_masks).retrieval, dim=-1)
 
 
 class MuvaModel(nn.Module):
@@ -80,7 +82,7 @@ class MuvaModel(nn.Module):
 
     def forward(self, images: torch.Tensor, part_masks: torch.Tensor | None = None) -> MuvaOutput:
         """images [B, 3, H, W]; part_masks G [B, 3, Npatch] gate attention instead of the RMP if given."""
-        features, features_bn, mask_logits = self.image.features(images, part_masks)
+        features, features_bn, mask_logits, _ = self.image.features(images, part_masks)
         return MuvaOutput(features, features_bn, self.classifier(features_bn), mask_logits)
 
     def encode_text(self, labels: torch.Tensor) -> torch.Tensor:

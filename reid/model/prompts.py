@@ -55,6 +55,30 @@ class PromptBatch(NamedTuple):
     eot: torch.Tensor  # [n, T]: position of the end-of-text token in each template
 
 
+class EmbeddedTemplates(NamedTuple):
+    embeddings: torch.Tensor  # [n, S, W]: the templates' token embeddings, cut after the longest EOT
+    placeholders: torch.Tensor  # [n, k]: positions of the k placeholders of each template, in order
+    eot: torch.Tensor  # [n]: position of each template's end-of-text token
+
+
+def embed_templates(texts: list[str], token_embedding: nn.Embedding, context_length: int,
+                    n_placeholders: int) -> EmbeddedTemplates:
+    """Tokenise and embed fixed templates once, each with `n_placeholders` placeholder words X."""
+    tokens = open_clip.tokenize(texts, context_length=context_length)
+    placeholder_id = open_clip.tokenize(PLACEHOLDER)[0, 1]
+    is_placeholder = tokens == placeholder_id
+    if (is_placeholder.sum(dim=1) != n_placeholders).any():
+        raise ValueError(f"a prompt contains the placeholder word '{PLACEHOLDER}' beyond its {n_placeholders}: {texts}")
+    if (tokens[:, -1] != 0).any():
+        raise ValueError(f"a prompt template is longer than the context length {context_length}: {texts}")
+    eot = tokens.argmax(dim=-1)  # the EOT id is the largest in CLIP's vocabulary
+    length = int(eot.max()) + 1
+    with torch.no_grad():
+        embedded = token_embedding(tokens[:, :length]).detach().clone()
+    positions = is_placeholder.nonzero()[:, 1].view(len(texts), n_placeholders)
+    return EmbeddedTemplates(embedded, positions, eot)
+
+
 class PromptLearner(nn.Module):
     """Per-identity learnable tokens [C, T, N, W] inserted into the embedded templates."""
 
@@ -63,21 +87,11 @@ class PromptLearner(nn.Module):
         texts = prompt_templates(config)
         n_domains, n_templates, n_tokens = len(texts), len(texts[0]), config.prompts.n_tokens
         context_length = config.clip["text_cfg"]["context_length"]
-        tokens = open_clip.tokenize([t for domain in texts for t in domain], context_length=context_length)
-        placeholder_id = open_clip.tokenize(PLACEHOLDER)[0, 1]
-        is_placeholder = tokens == placeholder_id
-        if (is_placeholder.sum(dim=1) != n_tokens).any():
-            raise ValueError(f"a domain phrase contains the placeholder word '{PLACEHOLDER}': {texts}")
-        eot = tokens.argmax(dim=-1)  # the EOT id is the largest in CLIP's vocabulary
-        if (tokens[:, -1] != 0).any():
-            raise ValueError(f"a prompt template is longer than the context length {context_length}: {texts}")
-        length = int(eot.max()) + 1
-        with torch.no_grad():
-            embedded = token_embedding(tokens[:, :length]).detach().clone()
-        width = embedded.shape[-1]
+        embedded, positions, eot = embed_templates([t for domain in texts for t in domain], token_embedding,
+                                                   context_length, n_tokens)
+        length, width = embedded.shape[1:]
         self.register_buffer("template_embeddings", embedded.view(n_domains, n_templates, length, width))
-        positions = is_placeholder.nonzero()[:, 1].view(n_domains, n_templates, n_tokens)
-        self.register_buffer("placeholder_positions", positions)
+        self.register_buffer("placeholder_positions", positions.view(n_domains, n_templates, n_tokens))
         self.register_buffer("eot_positions", eot.view(n_domains, n_templates))
         domains = config.class_domains if config.prompts.style == "domain_specific" else None
         class_domains = torch.tensor(domains) if domains else torch.zeros(config.num_classes, dtype=torch.long)

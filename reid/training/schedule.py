@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 import math
 
-from reid.training.config import Stage1, Stage2
+from reid.training.config import PeerImage, Stage1, Stage2
 
 
 def stage1_lr(config: Stage1, epoch: int) -> float:
@@ -24,3 +24,13 @@ def stage2_factor(config: Stage2, epoch: int, step: int) -> float:
     if step < config.warmup_iters:
         warmup = config.warmup_factor + (1.0 - config.warmup_factor) * step / config.warmup_iters
     return warmup * config.gamma ** bisect.bisect_right(sorted(config.milestones), epoch)
+
+
+def peer_image_factor(config: PeerImage, epoch: int) -> float:
+    """WarmupMultiStepLR of the CLIP-ReID lineage at scheduler epoch `epoch` (their code steps it before each
+    epoch, so the first epoch is 1): linear warm-up from `warmup_factor`, x gamma per milestone passed."""
+    warmup = 1.0
+    if epoch < config.warmup_epochs:
+        alpha = epoch / config.warmup_epochs
+        warmup = config.warmup_factor * (1.0 - alpha) + alpha
+    return warmup * config.gamma ** bisect.bisect_right(config.milestones, epoch)

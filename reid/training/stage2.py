@@ -44,6 +44,7 @@ from reid.training.data import TrainingData, load_training_data
 from reid.training.features import extract_training_features
 from reid.training.losses import i2t_loss, id_loss, imp_loss, mask_loss
 from reid.training.memory import class_means, momentum_update
+from reid.training.peers import train_peer_stage2
 from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import stage2_factor
 from reid.training.stage1 import MODEL_FILE, TEXT_MEMORY_FILE
@@ -254,7 +255,12 @@ class ImageTask:
 
 
 def stage2(params: StageParams, io: StageIO) -> None:
-    """Stage `stage2` (under torchrun, every rank runs it)."""
+    """Stage `stage2` of `method` (under torchrun, every rank runs it)."""
     out = io.outputs
+    live = live_folder(out["metrics"], out["plots"])
+    if params.method != "muva":
+        train_peer_stage2(params.method, getattr(params, params.method), params.train, io.inputs["train"],
+                          io.inputs["stage1"], out["model"], out["state"], live)
+        return
     train_stage2(params.train, params.stage2, io.inputs["train"], io.inputs["masks"], io.inputs["stage1"],
-                 out_checkpoint=out["model"], state_dir=out["state"], live_dir=live_folder(out["metrics"], out["plots"]))
+                 out_checkpoint=out["model"], state_dir=out["state"], live_dir=live)

@@ -71,7 +71,7 @@ def by_hand(bench) -> dict[str, dict]:
 def test_metrics_file_has_every_target_the_average_and_the_flags(evaluated) -> None:
     out, record = evaluated
     assert json.loads((out / "metrics.json").read_text()) == record
-    assert list(record) == ["C3", "MA", "average", "protocol", "synthetic"]
+    assert list(record) == ["C3", "MA", "average", "protocol", "synthetic", "method"] and record["method"] == "muva"
     assert record["protocol"] == "MA->C3,MA" and record["synthetic"] is True
     for target in ("C3", "MA"):
         assert set(record[target]) == {"mAP", "rank1", "rank5", "rank10", "mINP", "mAP_ci95", "rank1_ci95", "queries",
@@ -175,7 +175,7 @@ def test_stage_entry_point_with_a_global_only_model(bench, tmp_path, monkeypatch
         main("evaluate")
     assert done.value.code in (0, None)
     record = json.loads((tmp_path / "metrics" / "evaluation.json").read_text())
-    assert list(record) == ["C3", "average", "protocol", "synthetic"] and "mask_iou" not in record["C3"]
+    assert list(record) == ["C3", "average", "protocol", "synthetic", "method"] and "mask_iou" not in record["C3"]
     assert not {"mAP_ci95", "rank1_ci95"} & (set(record["C3"]) | set(record["average"]))  # bootstrap_draws 0
     assert sorted(p.name for p in (tmp_path / "plots" / "evaluation" / "sheets").iterdir()) == ["ranking_C3.png"]
 
@@ -223,7 +223,7 @@ def mixed(bench, tmp_path_factory) -> dict:
 
 
 def test_each_target_says_whether_it_is_synthetic_and_no_average_mixes_the_kinds(mixed) -> None:
-    assert list(mixed) == ["C3", "MA", "average", "average_synthetic", "protocol", "synthetic"]
+    assert list(mixed) == ["C3", "MA", "average", "average_synthetic", "protocol", "synthetic", "method"]
     assert mixed["C3"]["synthetic"] is False and mixed["MA"]["synthetic"] is True
     assert mixed["synthetic"] is True  # the training data and one target are synthetic
     real, fake = mixed["average"], mixed["average_synthetic"]

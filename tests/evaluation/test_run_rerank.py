@@ -60,6 +60,6 @@ def test_the_stage_builds_the_rerank_section(monkeypatch) -> None:
     monkeypatch.setattr(reid.evaluation.run, "run_evaluate", lambda **kw: seen.update(kw))
     evaluation = load_config(REPO / "params.yaml").evaluation
     section = evaluation.model_copy(update={"rerank": evaluation.rerank.model_copy(update={"enabled": True, "k2": 2})})
-    reid.evaluation.run.evaluate(SimpleNamespace(evaluation=section), stage_io("evaluate", SimpleNamespace(data=SimpleNamespace(root="r"))))
+    reid.evaluation.run.evaluate(SimpleNamespace(evaluation=section), stage_io("evaluate", SimpleNamespace(method="muva", data=SimpleNamespace(root="r"))))
     assert seen["config"].rerank.model_dump() == {"enabled": True, "k1": 20, "k2": 2, "lambda_value": 0.3}
     assert seen["config"].bootstrap_draws == section.bootstrap_draws

@@ -1,4 +1,5 @@
-"""Child process of the kill -9 tests: one stage (stage1, stage2, pretrain) on tiny data under root/run.
+"""Child process of the kill -9 tests: one stage (stage1, stage2, pretrain, peer-<method>-stage2) on tiny data
+under root/run.
 
 With slow_after_epoch = N every step stalls (in the engine's finite check) once the state of
 epoch N is on disk, and root/run/ready says so: the parent's kill then lands mid-epoch.
@@ -70,6 +71,16 @@ def main(stage: str, root: Path, run: str, slow_after_epoch: int) -> None:
         return
     from reid.training.data import load_training_data
     from reid.engine.distributed import Dist
+    if stage.startswith("peer-"):  # peer-<method>-stage2, after the test wrote root/<method>-stage1
+        from reid.training.peers import run_peer_stage2
+        from tests.kit.params import tiny_peer, tiny_train_configs
+
+        method = stage.split("-")[1]
+        train, _, _ = tiny_train_configs()
+        data = load_training_data(root / "train.parquet", None)
+        run_peer_stage2(method, tiny_peer(method), train, data, root / f"{method}-stage1", out / "model.pt",
+                        state_dir, live_dir, Dist())
+        return
     from reid.training.stage1 import run_stage1
     from reid.training.stage2 import run_stage2
     from tests.kit.params import tiny_config, tiny_train_configs

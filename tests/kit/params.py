@@ -74,6 +74,14 @@ def muva(num_classes: int, sources: Sequence[str] = ("MA",), class_domains: Sequ
     return MuvaConfig.of(section("model", **model), sources, num_classes, class_domains)
 
 
+def peer(num_classes: int, method: str = "clip_fgdi", sources: Sequence[str] = ("MA",), num_domains: int = 1,
+         **model: Any) -> MuvaConfig:
+    """The CLIP-ReID lineage's architecture (`method`'s section of the tiny params) on the `model` section."""
+    recipe = section(method)
+    return MuvaConfig.of_peer(section("model", **model), sources, num_classes, method, num_domains,
+                              recipe.input_norm, recipe.test_feature)
+
+
 def tiny_config(num_classes: int, **fields: Any) -> MuvaConfig:
     """The tiny model trained on one source (`fields`: keys of the `model` section)."""
     return muva(num_classes, clip=TINY_CLIP, image_size=list(IMAGE_SIZE), **fields)
@@ -90,6 +98,16 @@ def tiny_train_configs(**stage2: Any) -> tuple[Any, Any, Any]:
     stage1 = section("stage1", epochs=2, lr=1e-3, warmup_epochs=1)
     epochs = stage2.get("epochs", 3)  # the decay at epoch 2 (or none, within a shorter run)
     return train, stage1, section("stage2", **{"epochs": epochs, "lr": 1e-3, "milestones": [min(2, epochs)], **stage2})
+
+
+def tiny_peer(method: str, **fields: Any) -> Any:
+    """The `method` section (clip_reid | clip_fgdi) that trains the tiny model in a second: 2 prompt epochs,
+    3 image epochs with the decay at scheduler epoch 3, and FGDI's prior (1 epoch) and domain prompts."""
+    extra = {"prior_epochs": 1, "domain_prompts": {"epochs": 2, "warmup_epochs": 1},
+             "image": {"epochs": 3, "milestones": [4]}} if method == "clip_fgdi" else {}
+    return section(method, **{"prompts": {"epochs": 2, "warmup_epochs": 1, "lr": 1e-3},
+                              "image": {"epochs": 3, "milestones": [3], "lr": 1e-3}, "prompt_batch_size": 8,
+                              **extra, **fields})
 
 
 def tiny_pretrain() -> Any:

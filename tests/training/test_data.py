@@ -110,7 +110,7 @@ def test_missing_or_unreadable_training_inputs_name_the_stage_that_makes_them(tm
         (train_path, "protocol", lambda p: p.write_bytes(whole[p][: len(whole[p]) // 2]), r"is unreadable \(.+\)"),
         (train_path, "protocol", lambda p: p.write_bytes(b"not a parquet file"), r"is unreadable \(.+\)"),
         (train_path, "protocol", lambda p: pl.DataFrame({"image_id": ["a"]}).write_parquet(p),
-         r"is unreadable \(no column path, label, domain\)"),
+         r"is unreadable \(no column path, label, domain, camid\)"),
         (masks_path, "calibrate", lambda p: p.unlink(), r"is missing"),
         (masks_path, "calibrate", lambda p: p.write_bytes(whole[p][: len(whole[p]) // 2]), r"is unreadable \(.+\)"),
         (masks_path, "calibrate", lambda p: pl.DataFrame({"image_id": ["a"]}).write_parquet(p),
