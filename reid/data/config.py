@@ -53,9 +53,14 @@ class Protocol(Section):
 
 
 class Augment(Section):
-    """Training augmentation: flip of image + masks (paper); crop with padding and erasing (switches, Table 11)."""
+    """Training augmentation: flip of image + masks (paper); crop with padding and erasing (switches,
+    Table 11); and, as probabilities off by default, CLIP-FGDI's photometric ones (its official
+    code trains with grayscale 0.1, colour jitter 0.1, AugMix 0.6), which leave the masks alone."""
 
     flip: Fraction
     random_crop: StrictBool
     crop_pad: NonNegInt
     random_erasing: Fraction
+    grayscale: Fraction
+    color_jitter: Fraction
+    augmix: Fraction

@@ -3,19 +3,24 @@
 Preprocessing follows the paper: bicubic resize to the model's input size, pixel mean/std
 0.5/0.5.  Training adds a horizontal flip applied to the image *and* its part masks G
 together, and, as switches (off by default, paper Table 11), random crop with padding and
-random erasing.  Random draws are a pure function of (seed, epoch, row): an epoch replays
-identically whatever the number of loader workers or a resume in between.
+random erasing.  Also off by default, the photometric augmentations of CLIP-FGDI's official
+code (`datasets/trans/build_trans.py`): grayscale, colour jitter and AugMix, each with a
+probability, applied after flip and crop and before erasing; they leave the masks alone.
+Random draws are a pure function of (seed, epoch, row): an epoch replays identically whatever
+the number of loader workers or a resume in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from torchvision.transforms import v2
 
 from reid.data.config import Augment
 from reid.masks.grid import PatchGrid
@@ -58,38 +63,91 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, index])
 
 
+# CLIP-FGDI's settings (build_trans.py): `ColorJitter(0.15, 0.1, 0.05, 0.05)` under RandomApply, and
+# fast-reid's AugMix (alpha 0.1, width 3, depth 1, severity 1, no colour/contrast/brightness/
+# sharpness ops), here torchvision's AugMix with those settings.
+COLOR_JITTER = v2.ColorJitter(brightness=0.15, contrast=0.1, saturation=0.05, hue=0.05)
+AUGMIX = v2.AugMix(severity=1, mixture_width=3, chain_depth=1, alpha=0.1, all_ops=False)
+
+
 def apply_augment(
     rgb: np.ndarray, masks: torch.Tensor, augment: Augment, grid: PatchGrid, rng: np.random.Generator
 ) -> tuple[np.ndarray, torch.Tensor]:
-    """Augment a resized image and its masks [P, Npatch]; only the flip moves masks (crop
-    shifts by at most a fraction of a patch, erasing hides pixels, not parts)."""
+    """Augment a resized uint8 image [H, W, 3] and its masks [P, Npatch] (Npatch 0: no part masks).
+
+    Applied in order: flip, crop, grayscale, colour jitter, AugMix, erasing.  Only the flip moves
+    masks (crop shifts by at most a fraction of a patch, erasing hides pixels, not parts, the
+    photometric ones change colours; AugMix's small rotate / shear / translate at severity 1 are
+    ignored too).  Every draw comes from `rng`, in a fixed order: the flip / crop / erase
+    decisions, the crop offsets, the erasing rectangle, and only then the photometric decisions
+    (each drawn only when its probability is > 0), so with those at 0 the stream, and the result,
+    are what they were before they existed.
+    """
     flip, crop, erase = rng.random(3)
     if flip < augment.flip:
         rgb = rgb[:, ::-1]
-        masks = flip_masks(masks, grid)
+        if masks.shape[-1] > 0:  # a method without part masks has [P, 0]
+            masks = flip_masks(masks, grid)
     if augment.random_crop and augment.crop_pad > 0:
         pad = augment.crop_pad
         height, width = rgb.shape[:2]
         padded = cv2.copyMakeBorder(np.ascontiguousarray(rgb), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
         dy, dx = rng.integers(0, 2 * pad + 1, size=2)
         rgb = padded[dy : dy + height, dx : dx + width]
-    if erase < augment.random_erasing:
-        rgb = _erase(np.array(rgb), rng)
+    box = _erase_box(rgb.shape[:2], rng) if erase < augment.random_erasing else None
+    grayscale = augment.grayscale > 0 and rng.random() < augment.grayscale
+    jitter = augment.color_jitter > 0 and rng.random() < augment.color_jitter
+    jitter_seed = _torch_seed(rng) if jitter else None
+    augmix = augment.augmix > 0 and rng.random() < augment.augmix
+    augmix_seed = _torch_seed(rng) if augmix else None
+    if grayscale:
+        rgb = cv2.cvtColor(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    if jitter_seed is not None:
+        rgb = _torch_transform(COLOR_JITTER, rgb, jitter_seed)
+    if augmix_seed is not None:
+        rgb = _torch_transform(AUGMIX, rgb, augmix_seed)
+    if box is not None:
+        rgb = np.array(rgb)
+        (y, x), pixels = box
+        rgb[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
     return rgb, masks
 
 
-def _erase(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random erasing (Zhong et al.): a rectangle of 2-40 % of the area, aspect 0.3-3.3, random pixels."""
-    height, width = rgb.shape[:2]
+def _erase_box(shape: tuple[int, int], rng: np.random.Generator) -> tuple[tuple[int, int], np.ndarray] | None:
+    """Random erasing (Zhong et al.): a rectangle of 2-40 % of the area, aspect 0.3-3.3, random
+    pixels, as ((y, x), pixels [h, w, 3]); None when 10 tries find no rectangle that fits."""
+    height, width = shape
     for _ in range(10):
         area = rng.uniform(0.02, 0.4) * height * width
         aspect = np.exp(rng.uniform(np.log(0.3), np.log(1 / 0.3)))
         h, w = int(round(np.sqrt(area * aspect))), int(round(np.sqrt(area / aspect)))
         if 0 < h < height and 0 < w < width:
             y, x = rng.integers(0, height - h), rng.integers(0, width - w)
-            rgb[y : y + h, x : x + w] = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
-            break
-    return rgb
+            return (int(y), int(x)), rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+    return None
+
+
+def _torch_seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(2**63 - 1))
+
+
+@contextmanager
+def _seeded_torch(seed: int) -> Iterator[None]:
+    """torch's global CPU generator seeded with `seed` inside, restored on exit.  Only the CPU
+    generator is forked and seeded (torch.manual_seed would also seed CUDA's, unrestored, and
+    forking CUDA's would initialise CUDA in a loader worker); the transforms run on CPU tensors."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
+def _torch_transform(transform, rgb: np.ndarray, seed: int) -> np.ndarray:
+    """A torchvision transform, whose draws come from torch's global generator, on a uint8
+    image [H, W, 3] (as a uint8 [3, H, W] tensor), reproducibly from `seed`."""
+    chw = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
+    with _seeded_torch(seed):
+        out = transform(chw)
+    return out.permute(1, 2, 0).contiguous().numpy()
 
 
 class ImageSet(Dataset):
