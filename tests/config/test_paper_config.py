@@ -1,4 +1,4 @@
-"""configs/paper.yaml is the one switch to the paper's setting: same keys as params.yaml, paper values."""
+"""configs/paper*.yaml are the one switch to each paper's setting: same keys as params.yaml, paper values."""
 
 from pathlib import Path
 
@@ -38,3 +38,32 @@ def test_the_paper_config_holds_the_papers_training_recipe():
     assert (model.backbone, model.pretrained, paper.grounding.expert) == ("ViT-B-16", "openai", "cogvlm")
     config = MuvaConfig.of(model, ["MA"], 751, [0] * 751)
     assert config.feature_dim == 2048 and config.patch_grid == (16, 8) and config.rmp.heads == 2
+
+
+def test_the_peer_paper_configs_have_exactly_the_keys_of_params_yaml():
+    for name in ("configs/paper_clip_fgdi.yaml", "configs/paper_clip_reid.yaml"):
+        assert keys(load(name)) == keys(load("params.yaml")), name
+
+
+def test_the_clip_fgdi_paper_config_holds_its_codes_recipe():
+    paper = load_config(REPO / "configs/paper_clip_fgdi.yaml")
+    fgdi = paper.clip_fgdi
+    assert paper.method == "clip_fgdi" and paper.model.image_size == [224, 224] and paper.train.batch_size == 128
+    assert (fgdi.prior_epochs, fgdi.prompts.epochs, fgdi.domain_prompts.epochs, fgdi.image.epochs) == (3, 120, 30, 60)
+    assert (fgdi.beta, fgdi.omega, fgdi.grl, fgdi.domain_lr, fgdi.image.lr) == (0.1, 0.01, 0.1, 0.01, 5e-6)
+    assert (fgdi.apn_direction, fgdi.domain_unit, fgdi.input_norm, fgdi.test_feature) == (
+        "code", "dataset", "instance", "before_bn")
+    assert fgdi.losses.triplet_margin is None and fgdi.prompt_batch_size == 128 and not fgdi.prompt_reshuffle
+    augment = paper.train.augment
+    assert (augment.flip, augment.random_crop, augment.grayscale, augment.color_jitter, augment.augmix,
+            augment.random_erasing) == (0.4, True, 0.1, 0.1, 0.6, 0.0)
+    assert (paper.model.backbone, paper.model.pretrained) == ("ViT-B-16", "openai")
+
+
+def test_the_clip_reid_paper_config_holds_its_codes_recipe():
+    paper = load_config(REPO / "configs/paper_clip_reid.yaml")
+    reid = paper.clip_reid
+    assert paper.method == "clip_reid" and paper.model.image_size == [256, 128] and paper.train.batch_size == 64
+    assert reid.losses.model_dump() == {"id": 0.25, "triplet": 1.0, "i2tce": 1.0, "triplet_margin": 0.3}
+    assert (reid.prompts.epochs, reid.image.epochs, reid.image.milestones, reid.input_norm) == (120, 60, [30, 50], "clip")
+    assert (paper.train.augment.random_crop, paper.train.augment.random_erasing) == (True, 0.5)
