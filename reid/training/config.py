@@ -14,6 +14,9 @@ from pydantic import Field, StrictBool, model_validator
 from reid.config.section import Device, Fraction, Invalid, NonNegFloat, NonNegInt, PosFloat, PosInt, Section
 from reid.data.config import Augment
 
+Factor = Annotated[float, Field(gt=0, le=1)]  # a multiplier of a rate: warm-up start, decay
+Smoothing = Annotated[float, Field(ge=0, lt=1)]  # label smoothing, momentum
+
 
 class Train(Section):
     """What both stages share. `workers` loader processes per rank; `vision_only` is Table 6 (no stage-1,
@@ -68,12 +71,12 @@ class Stage2(Section):
     rmp_lr_factor: PosFloat
     weight_decay: NonNegFloat
     warmup_iters: NonNegInt
-    warmup_factor: Annotated[float, Field(gt=0, le=1)]
+    warmup_factor: Factor
     milestones: list[PosInt]
-    gamma: Annotated[float, Field(gt=0, le=1)]
-    label_smoothing: Annotated[float, Field(ge=0, lt=1)]
+    gamma: Factor
+    label_smoothing: Smoothing
     imp_temperature: PosFloat
-    memory_momentum: Annotated[float, Field(ge=0, lt=1)]
+    memory_momentum: Smoothing
     i2t_similarity: Literal["dot", "cosine"]
     i2t_temperature: PosFloat
     loss_weights: LossWeights
@@ -84,9 +87,9 @@ class Stage2(Section):
         return self
 
 
-def check_milestones(milestones: list[int], epochs: int, key: str = "milestones") -> None:
+def check_milestones(milestones: list[int], epochs: int, key: str = "milestones", counted: str = "") -> None:
     if milestones != sorted(set(milestones)) or any(m > epochs for m in milestones):
-        raise Invalid(key, milestones, f"must increase and lie within the {epochs} epochs")
+        raise Invalid(key, milestones, f"must increase and lie within the {epochs} epochs{counted}")
 
 
 Method = Literal["muva", "clip_reid", "clip_fgdi"]
@@ -103,10 +106,10 @@ class PeerImage(Section):
     bias_lr_factor: PosFloat
     weight_decay: NonNegFloat
     warmup_epochs: NonNegInt
-    warmup_factor: Annotated[float, Field(gt=0, le=1)]
+    warmup_factor: Factor
     milestones: list[PosInt]
-    gamma: Annotated[float, Field(gt=0, le=1)]
-    label_smoothing: Annotated[float, Field(ge=0, lt=1)]
+    gamma: Factor
+    label_smoothing: Smoothing
 
 
 class PeerLosses(Section):
@@ -136,7 +139,8 @@ class ClipReid(Section):
 
     @model_validator(mode="after")
     def _schedule(self) -> ClipReid:
-        check_milestones(self.image.milestones, self.scheduled_epochs, "image.milestones")
+        counted = " (prior_epochs + image.epochs: the schedule counts both)" if self.scheduled_epochs != self.image.epochs else ""
+        check_milestones(self.image.milestones, self.scheduled_epochs, "image.milestones", counted)
         return self
 
     @property

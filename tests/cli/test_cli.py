@@ -26,12 +26,14 @@ from reid import load_model
 from reid.cli import app
 from reid.feature_store import read_features
 from reid.model.checkpoint import save_checkpoint
+from reid.model.factory import build_image_side
 from reid.model.muva import build_reid_encoder
 from reid.utils.images import read_image
 from reid.wiring import STAGES
 from stages.common import main
 from tests.kit import datasets as fx
-from tests.kit.params import pipeline_params, tiny_config
+from tests.kit.clip import IMAGE_SIZE, TINY_CLIP
+from tests.kit.params import peer, pipeline_params, tiny_config
 
 runner = CliRunner()
 
@@ -308,3 +310,20 @@ def test_a_subcommand_runs_its_stage_as_dvc_does(name, monkeypatch):
         assert "${" in spec.path or resolved[role] == Path(spec.path)
     for section in STAGES[name].sections:
         assert getattr(cli_params, section) == getattr(dvc_params, section)
+
+
+@pytest.mark.slow  # torch's dynamo exporter
+def test_a_clip_fgdi_model_embeds_and_exports_like_muvas(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    encoder = build_image_side(peer(5, "clip_fgdi", clip=TINY_CLIP, image_size=list(IMAGE_SIZE)))
+    assert encoder.config.input_norm == "instance" and encoder.config.test_feature == "before_bn"
+    save_checkpoint(encoder, tmp_path / "fgdi.pt")
+    onnx = tmp_path / "encoder.onnx"
+    result = invoke("export", "-m", tmp_path / "fgdi.pt", "--onnx", onnx)
+    assert result.exit_code == 0, result.output
+    model = load_model(tmp_path / "fgdi.pt", "cpu")
+    rgb = np.random.default_rng(0).integers(0, 256, size=(3, 80, 40, 3), dtype=np.uint8)
+    batch = torch.stack([model.preprocess(x) for x in rgb]).numpy()
+    (features,) = ort.InferenceSession(str(onnx)).run(None, {"images": batch})
+    assert features.shape == (3, 32 + 16) and np.abs(features - model.embed(rgb)).max() <= 1e-4

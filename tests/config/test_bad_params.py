@@ -77,6 +77,10 @@ CASES = [  # (parameter, bad value, words the message must hold)
     ("pretrain.min_lr", 1.0, ["pretrain.min_lr = 1.0", "must not exceed lr"]),
     ("synth.queries_per_id", [3, 1], ["synth.queries_per_id = [3, 1]", "low <= high"]),
     ("grounding.max_error_fraction", 2, ["grounding.max_error_fraction = 2", "less than or equal to 1"]),
+    ("method", "fgdi", ["method = 'fgdi'", "allowed: 'muva', 'clip_reid' or 'clip_fgdi'"]),
+    ("clip_reid.beta", 0.1, ["clip_reid.beta = 0.1", "it is a key of clip_fgdi, not of clip_reid"]),
+    ("clip_fgdi.domain_unit", "cam", ["clip_fgdi.domain_unit = 'cam'", "'dataset' or 'camera'"]),
+    ("clip_fgdi.image.milestones", [10], ["clip_fgdi.image.milestones = [10]", "within the 9 epochs (prior_epochs"]),
 ]
 
 
@@ -153,6 +157,8 @@ def test_a_missing_params_file_is_named(tmp_path, monkeypatch, capsys):
 def test_both_shipped_configurations_are_valid():
     assert load_config(REPO / "params.yaml").model.backbone == "demo"
     assert load_config(REPO / "configs/paper.yaml").model.backbone == "ViT-B-16"
+    for method in ("clip_fgdi", "clip_reid"):
+        assert load_config(REPO / f"configs/paper_{method}.yaml").method == method
 
 
 def test_no_key_of_the_tree_has_a_default():

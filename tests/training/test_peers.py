@@ -10,12 +10,14 @@ from reid.engine.distributed import Dist
 from reid.model.checkpoint import load_for_inference, read_checkpoint
 from reid.model.clip_reid import PeerEncoder
 from reid.model.factory import build_model
+from reid.training.config import recipe
 from reid.training.data import load_training_data
 from reid.training.peers import (
     OPTIMIZER_FILE,
     RELEVANT_FILE,
     TEXT_MEMORY_FILE,
     peer_config,
+    warn_inert,
     run_peer_stage1,
     run_peer_stage2,
 )
@@ -50,6 +52,20 @@ def clip_reid(root):
 @pytest.fixture(scope="module")
 def clip_fgdi(root):
     return stage1(root, "clip_fgdi", domain_unit="dataset")
+
+
+def test_domains_are_the_sources_or_their_cameras_and_one_domain_is_called_inert(tmp_path, capsys):
+    write_training_set(tmp_path, domains=2, cameras=3)
+    data = load_training_data(tmp_path / "train.parquet", None)
+    by_dataset = peer_config(tiny_model_params(), "clip_fgdi", tiny_peer("clip_fgdi", domain_unit="dataset"), SOURCES, data)
+    by_camera = peer_config(tiny_model_params(), "clip_fgdi", tiny_peer("clip_fgdi", domain_unit="camera"), SOURCES, data)
+    assert (by_dataset.num_domains, by_camera.num_domains) == (2, 6)  # 2 sources x 3 cameras
+    assert sorted(set(zip(data.domains.tolist(), data.cameras.tolist()))) == [(0, 0), (0, 1), (0, 2), (1, 3), (1, 4), (1, 5)]
+    warn_inert("clip_fgdi", recipe(tiny_peer("clip_fgdi")), 1)
+    warn_inert("clip_fgdi", recipe(tiny_peer("clip_fgdi")), 2)
+    warn_inert("clip_reid", recipe(tiny_peer("clip_reid")), 1)  # nothing to be inert
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "clip_fgdi.domain_unit is 'dataset' with one domain" in err and "inert" in err
 
 
 def initial_model(data, method, section):
