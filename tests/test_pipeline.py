@@ -65,7 +65,7 @@ def test_an_experiment_changes_the_source_and_only_reruns_what_it_affects(projec
     assert "Stage 'synth' didn't change, skipping" in out and "Running stage 'stage2'" in out
     assert "Stage 'pretrain' didn't change, skipping" in out
     metrics = json.loads((project / "metrics" / "evaluation.json").read_text())
-    assert metrics["protocol"] == "MS->MA" and set(metrics) == {"MA", "average", "protocol", "synthetic"}
+    assert metrics["protocol"] == "MS->MA" and set(metrics) == {"MA", "average", "protocol", "synthetic", "method"}
     table = run(DVC + ["exp", "show", "--json"], project)
     assert "MS->MA" in table or '"MA"' in table
 
@@ -75,7 +75,7 @@ def test_a_multi_source_experiment_trains_on_the_union_and_tests_the_held_out_do
     protocol = json.loads((project / "data" / "protocol" / "protocol.json").read_text())
     assert protocol["sources"] == ["D", "MS", "C3"] and protocol["num_classes"] == 3 * 16
     metrics = json.loads((project / "metrics" / "evaluation.json").read_text())
-    assert metrics["protocol"] == "D+MS+C3->MA" and set(metrics) == {"MA", "average", "protocol", "synthetic"}
+    assert metrics["protocol"] == "D+MS+C3->MA" and set(metrics) == {"MA", "average", "protocol", "synthetic", "method"}
 
 
 def test_a_vision_only_experiment_runs_through_dvc(project):
@@ -85,3 +85,18 @@ def test_a_vision_only_experiment_runs_through_dvc(project):
         project)
     assert json.loads((project / "dvclive" / "stage1" / "metrics.json").read_text())["vision_only"] == 1.0
     assert "i2tce" not in json.loads((project / "dvclive" / "stage2" / "metrics.json").read_text())["loss"]
+
+
+@pytest.mark.parametrize("method", ["clip_fgdi", "clip_reid"])
+def test_a_peer_method_reruns_only_the_training_stages_and_evaluate(project, method):
+    """After the vision-only experiment (source MA): only what `method` changes runs, upstream is cached."""
+    out = run(DVC + ["exp", "run", "-S", f"method={method}", "-S", "train.vision_only=false", "-S", "protocol.source=MA",
+                     "-S", "protocol.targets=auto"], project)
+    for stage in ("synth", "ingest", "protocol", "ground", "calibrate", "pretrain"):
+        assert f"Stage '{stage}' didn't change, skipping" in out, stage
+    assert "Running stage 'stage1'" in out and "Running stage 'stage2'" in out and "Running stage 'evaluate'" in out
+    metrics = json.loads((project / "metrics" / "evaluation.json").read_text())
+    assert metrics["method"] == method and metrics["protocol"] == "MA->D,MS,C3"
+    assert (project / "models" / f"{method}.pt").is_file()
+    logged = json.loads((project / "dvclive" / "stage2" / "metrics.json").read_text())
+    assert set(logged["image"]["loss"]) == {"id", "triplet", "i2tce"} | ({"apn"} if method == "clip_fgdi" else set())

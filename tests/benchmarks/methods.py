@@ -7,7 +7,8 @@
 Rows `<method>` train on MA and test on D, MS, C3 (the demo's protocol); rows `ms_<method>` train on
 D+MS+C3 and test on MA, the multi-source protocol where CLIP-FGDI's domain terms have more than one
 dataset to act on. `clip_fgdi_paper_apn` is the APN term in its paper's direction instead of the
-released code's, `clip_fgdi_camera` our one-domain-per-camera variant on a single source. Only the
+released code's, `clip_fgdi_camera` our one-domain-per-camera variant on a single source,
+`clip_fgdi_clip_norm` a diagnostic: the input normalised as the CLIP prior saw it, not InstanceNorm-ed. Only the
 stages a row changes re-run (`dvc status`); the experiments are named `cmp-<row>-s<seed>`, and the
 table is built as the ablation sweep's (tests/benchmarks/sweep.py): mean ± standard deviation over
 seeds, and a single run's 95 % half-width. The paper's figures are ViT-B/16 on the real datasets:
@@ -30,6 +31,8 @@ ROWS = (
     Row("clip_reid", ("method=clip_reid",), "not reported for DG; global-only MUVA ≈ it: MA→MS 26.0 (Table 5)"),
     Row("clip_fgdi_paper_apn", ("method=clip_fgdi", "clip_fgdi.apn_direction=paper"), "the paper's APN direction"),
     Row("clip_fgdi_camera", ("method=clip_fgdi", "clip_fgdi.domain_unit=camera"), "ours: a domain per camera"),
+    Row("clip_fgdi_clip_norm", ("method=clip_fgdi", "clip_fgdi.input_norm=clip"),
+        "diagnostic: CLIP's mean/std input (the prior's) instead of InstanceNorm"),
     Row("ms_muva", ("method=muva", MULTI), "→MA 66.7 (Table 3)"),
     Row("ms_clip_fgdi", ("method=clip_fgdi", MULTI), "→MA 46.3 (Table 3)"),
     Row("ms_clip_reid", ("method=clip_reid", MULTI), "not reported"),

@@ -128,5 +128,8 @@ def pipeline_params() -> dict[str, Any]:
         "train": {"ids_per_batch": 4, "images_per_id": 2, "memory_batch_size": 32},
         "stage1": {"epochs": 1, "warmup_epochs": 1},
         "stage2": {"epochs": 2, "milestones": [1]},
+        "clip_reid": {"prompts": {"epochs": 1, "warmup_epochs": 1}, "image": {"epochs": 2, "milestones": [1]}},
+        "clip_fgdi": {"prompts": {"epochs": 1, "warmup_epochs": 1}, "domain_prompts": {"epochs": 1, "warmup_epochs": 1},
+                      "image": {"epochs": 2, "milestones": [2]}},
         "evaluation": {"sheet_queries": 2, "mask_images": 2, "max_rank": 10},
     })
