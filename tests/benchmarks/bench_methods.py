@@ -58,7 +58,7 @@ def peak(device: torch.device, run) -> tuple[list[float], float | None]:
     return times, (torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None)
 
 
-def peer_phases(method: str, args, device: torch.device) -> dict[str, tuple[list[float], float | None]]:
+def peer_phases(method: str, args, device: torch.device) -> tuple[dict, dict[str, int]]:
     params = load_config(REPO / CONFIGS[method])
     section = getattr(params, method)
     fgdi = recipe(section)
