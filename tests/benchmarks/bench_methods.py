@@ -7,7 +7,7 @@ inference batch, peak GPU memory, parameters.
 Each method is timed with its paper configuration (configs/paper.yaml, configs/paper_clip_reid.yaml,
 configs/paper_clip_fgdi.yaml: input size, input norm, losses), random init (weights do not change
 the cost), 751 identities, random images and memories; the step bodies are the library's:
-MUVA's from tests/benchmarks/bench_training.py, the peers' `reid.training.peers.prompt_losses` and
+MUVA's from tests/benchmarks/bench_training.py, the peers' `reid.training.peers.PeerPromptTask.step` and
 `image_losses` (all losses on, APN included for CLIP-FGDI) with the Adam step. "prompts" is the
 peers' stage 1 (SupCon over a batch of `batch` image features, the text encoder over `batch`
 prompts), "image" their image stage (CLIP-FGDI's prior costs the same minus i2tce and APN).
@@ -36,7 +36,8 @@ from reid.model.configs import MuvaConfig  # noqa: E402
 from reid.model.factory import build_model  # noqa: E402
 from reid.model.parameters import count_parameters  # noqa: E402
 from reid.training.config import recipe  # noqa: E402
-from reid.training.peers import TextSide, TextTargets, image_losses, image_optimizer, prompt_losses  # noqa: E402
+from reid.engine.distributed import Dist  # noqa: E402
+from reid.training.peers import PeerPromptTask, TextTargets, image_losses, image_optimizer  # noqa: E402
 from reid.utils.device import autocast, autocast_dtype, resolve_device  # noqa: E402
 
 NUM_CLASSES = 751
@@ -75,23 +76,20 @@ def peer_phases(method: str, args, device: torch.device) -> tuple[dict, dict[str
     results = {}
 
     def prompt_run():
-        model.requires_grad_(False)
-        model.prompts.identity.requires_grad_(True)
-        groups = [{"params": [model.prompts.identity], "base_lr": fgdi.prompts.lr}]
-        if model.domain_grl is not None:
-            model.domain_grl.requires_grad_(True)
-            groups.append({"params": list(model.domain_grl.parameters()), "base_lr": fgdi.domain_lr})
-        optimizer = torch.optim.Adam(groups, lr=fgdi.prompts.lr)
-        text_side = TextSide(model, relevant=False, grl=fgdi.grl).train()
+        """PeerPromptTask's own step (its optimiser groups, its losses) on one batch of random image features."""
         features = torch.randn(len(labels), embed, device=device)
+        task = PeerPromptTask(model, fgdi, fgdi.prompts, features, labels, domains, params.train, Dist(device=device),
+                              relevant=False)
+        task.text_side.train()
+        batch = torch.arange(len(labels))
 
         def step():
-            set_lr(optimizer, 1.0)
-            losses = prompt_losses(text_side, features, labels, domains, model.domain_grl is not None)
-            loss = sum(losses.values())
-            optimizer.zero_grad(set_to_none=True)
+            set_lr(task.optimizer, 1.0)
+            losses, _ = task.step(batch)
+            loss = sum(task.weights[name] * value for name, value in losses.items())
+            task.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            task.optimizer.step()
             return loss.detach()
 
         return time_iterations(step, args.iters, args.warmup, device)
