@@ -19,9 +19,11 @@ from reid.evaluation.config import Evaluation
 from reid.grounding.config import Grounding
 from reid.masks.config import Calibration, Masks
 from reid.model.params import Model
+from reid.muse.config import Muse
 from reid.pretrain.config import Pretrain
 from reid.synth.config import Synth
-from reid.training.config import ClipFgdi, ClipReid, Method, Stage1, Stage2, Train
+from reid.training.config import ClipFgdi, ClipReid, LvlmReid, Method, Stage1, Stage2, Train
+from reid.vlm.config import Vlm
 
 __all__ = ["Invalid", "PipelineConfig"]
 
@@ -43,6 +45,9 @@ class PipelineConfig(Section):
     stage2: Stage2
     clip_reid: ClipReid
     clip_fgdi: ClipFgdi
+    lvlm_reid: LvlmReid
+    vlm: Vlm
+    muse: Muse
     evaluation: Evaluation
 
     @model_validator(mode="after")

@@ -92,8 +92,7 @@ def check_milestones(milestones: list[int], epochs: int, key: str = "milestones"
         raise Invalid(key, milestones, f"must increase and lie within the {epochs} epochs{counted}")
 
 
-Method = Literal["muva", "clip_reid", "clip_fgdi"]
-PEER_METHODS: tuple[str, ...] = ("clip_reid", "clip_fgdi")  # the methods whose section is named after them
+Method = Literal["muva", "clip_reid", "clip_fgdi", "lvlm_reid"]
 
 
 class PeerImage(Section):
@@ -179,3 +178,31 @@ def recipe(section: ClipReid) -> ClipFgdi:
     off = {"prior_epochs": 0, "domain_prompts": section.prompts, "beta": 0.0, "omega": 0.0, "grl": 0.0,
            "domain_lr": section.prompts.lr, "apn_direction": "code", "domain_unit": "dataset"}
     return ClipFgdi.model_validate({**section.model_dump(), **off})
+
+
+class LvlmLosses(Section):
+    """Weights of LVLM-ReID's losses: `id` (label-smoothed CE) and batch-hard `triplet` (`triplet_margin` null =
+    soft margin)."""
+
+    id: NonNegFloat
+    triplet: NonNegFloat
+    triplet_margin: PosFloat | None
+
+
+class LvlmReid(Section):
+    """LVLM-ReID (Wang et al., arXiv 2411.18111; no code, only the abstract: every key is our reading, PEERS.md
+    §4.3). The VLM (`vlm`, frozen) reads `instruction` beside the image; its last hidden state at the prompt's
+    end is the semantic token. `sgi_blocks` of bidirectional cross-attention (`sgi_heads`) between that token
+    and the image encoder's patch tokens refine it into the identity feature (BNNeck, classifier), trained
+    end to end through the SGI and the image encoder with ID + triplet (`image`, `losses`)."""
+
+    instruction: str
+    sgi_blocks: PosInt
+    sgi_heads: PosInt
+    image: PeerImage
+    losses: LvlmLosses
+
+    @model_validator(mode="after")
+    def _schedule(self) -> LvlmReid:
+        check_milestones(self.image.milestones, self.image.epochs, "image.milestones")
+        return self

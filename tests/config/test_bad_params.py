@@ -77,7 +77,7 @@ CASES = [  # (parameter, bad value, words the message must hold)
     ("pretrain.min_lr", 1.0, ["pretrain.min_lr = 1.0", "must not exceed lr"]),
     ("synth.queries_per_id", [3, 1], ["synth.queries_per_id = [3, 1]", "low <= high"]),
     ("grounding.max_error_fraction", 2, ["grounding.max_error_fraction = 2", "less than or equal to 1"]),
-    ("method", "fgdi", ["method = 'fgdi'", "allowed: 'muva', 'clip_reid' or 'clip_fgdi'"]),
+    ("method", "fgdi", ["method = 'fgdi'", "allowed: 'muva', 'clip_reid', 'clip_fgdi' or 'lvlm_reid'"]),
     ("clip_reid.beta", 0.1, ["clip_reid.beta = 0.1", "it is a key of clip_fgdi, not of clip_reid"]),
     ("clip_fgdi.domain_unit", "cam", ["clip_fgdi.domain_unit = 'cam'", "'dataset' or 'camera'"]),
     ("clip_fgdi.image.milestones", [10], ["clip_fgdi.image.milestones = [10]", "within the 9 epochs (prior_epochs"]),
