@@ -26,9 +26,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (  # lowest first; a package imports only 
     ("masks",),
     ("data",),
     ("model",),
+    ("vlm",),  # the vision-language model (MUSE's judge, LVLM-ReID's semantic token): built, trained, loaded
     ("evaluation",),
     ("pretrain",),
     ("training",),  # stage 1 asks pretrain where its checkpoint lies
+    ("muse",),  # pairs from a trained encoder, SFT of the VLM, μ scores fused into re-ranking
     ("config.schema", "config.load"),  # composes the sections every package above `config` defines
     ("inference",),
     ("export", "feature_store", "search"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -34,12 +32,6 @@ class PartResult:
     boxes: list[Box] = field(default_factory=list)
     raw: str = ""
     message: str = ""
-
-
-def short_hash(payload: object, n: int = 10) -> str:
-    """Stable short hash of a JSON-able payload (keys sorted), for tags and versions."""
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
 def clip_box(box: Box) -> Box | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import reid.grounding.store as store_module
+import reid.utils.append_store as store_module
 from reid.errors import ConfigError, ReidError
 from reid.grounding.run import run_grounding
 from reid.grounding.store import SCHEMA, GroundingStore

@@ -22,7 +22,8 @@ from reid.errors import ConfigError
 from reid.grounding.answer_format import parse_answer
 from reid.grounding.config import CogVLM
 from reid.grounding.experts.base import GroundItem
-from reid.grounding.parts import PARTS, PROMPTS, PartResult, short_hash
+from reid.grounding.parts import PARTS, PROMPTS, PartResult
+from reid.utils.hashing import short_hash
 
 LANGUAGE_TOKEN_TYPE = 0  # the remote code's token type of text (and of padding)
 
