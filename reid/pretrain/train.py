@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Subset
 from reid.data.loading import Preprocess
 from reid.engine.distributed import Dist
 from reid.engine.loop import fit
+from reid.engine.schedule import warmup_cosine
 from reid.engine.state import fingerprint
 from reid.utils.files import atomic_save
 from reid.pretrain.config import Pretrain
@@ -42,10 +43,7 @@ def clip_input_size(clip_config: dict[str, Any]) -> tuple[int, int]:
 def lr_at(config: Pretrain, step: int, total: int) -> float:
     """Linear warm-up from 0, then cosine to `min_lr`, per step."""
     warmup = int(round(config.warmup_epochs * total / config.epochs))
-    if step < warmup:
-        return config.lr * (step + 1) / warmup
-    progress_ = (step - warmup) / max(total - warmup, 1)
-    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1.0 + math.cos(math.pi * progress_))
+    return warmup_cosine(step, total, warmup, config.lr, config.min_lr)
 
 
 def save_open_clip(model: open_clip.CLIP, clip_config: dict[str, Any], path: str | os.PathLike,
