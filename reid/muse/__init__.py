@@ -3,5 +3,5 @@
 Hard query–candidate pairs mined from the trained encoder's source features (`pairs`), LoRA
 fine-tuning of the VLM on "same person? Yes/No" (`sft`), μ = p("No") for every target query's
 top-k gallery candidates (`mu`), and the fused distance in simple or k-reciprocal re-ranking
-(`reid.evaluation.fusion`). Model-agnostic: it runs on top of every `method`.
+(`fusion`). Model-agnostic: it runs on top of every `method`.
 """
