@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (  # lowest first; a package imports only 
     ("pretrain",),
     ("training",),  # stage 1 asks pretrain where its checkpoint lies
     ("muse",),  # pairs from a trained encoder, SFT of the VLM, μ scores fused into re-ranking
+    ("evaluation.stage",),  # the evaluate stage composes evaluation with MUSE's rankings
     ("config.schema", "config.load"),  # composes the sections every package above `config` defines
     ("inference",),
     ("export", "feature_store", "search"),

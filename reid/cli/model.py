@@ -101,7 +101,7 @@ def evaluate(
     if not dataset:
         run_stage("evaluate", config, paths)
         return
-    section, io = config.evaluation, stage_io("evaluate", config, paths)
+    full, section, io = config, config.evaluation, stage_io("evaluate", config, paths)
     model, manifests, sheets = io.inputs["model"], io.inputs["manifests"], paths["sheets"]
     encoder = _load(model, device)
     frames = {key: read_manifest(manifests, key) for key in dataset}  # every key checked before any work
@@ -109,9 +109,16 @@ def evaluate(
                                         "sheet_queries": section.sheet_queries if sheets else 0})
     if sheets:
         sheets.mkdir(parents=True, exist_ok=True)
-    results = {key: evaluate_target(encoder.module, frame, key, config, encoder.device, sheets, model.name)
+    extra = None
+    if full.muse.enabled:  # MUSE's rankings beside the plain ones; pairs the μ store lacks are judged first
+        from reid.muse.evaluate import judging_rankings  # needs the `mllm` extra
+
+        extra = judging_rankings(full.muse, full.vlm, io.inputs["adapter"], io.inputs["mu"], workers)
+    results = {key: evaluate_target(encoder.module, frame, key, config, encoder.device, sheets, model.name, extra)
                for key, frame in frames.items()}
     record = metrics_record(results, f"{model}->{','.join(dataset)}", any(r.synthetic for r in results.values()))
+    if extra is not None:
+        record[extra.name] = extra.info
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(record, indent=2) + "\n")

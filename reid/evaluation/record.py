@@ -35,7 +35,7 @@ are resampled independently; the average's interval comes from the averaged draw
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -48,6 +48,14 @@ CI_LEVEL = 0.95  # the `*_ci95` keys
 
 
 @dataclass(frozen=True)
+class Ranked:
+    """One more ranking of a target (MUSE's k-reciprocal, fused): its metrics and bootstrap draws."""
+
+    metrics: ReIDMetrics
+    draws: BootstrapDraws | None
+
+
+@dataclass(frozen=True)
 class TargetResult:
     metrics: ReIDMetrics
     reranked: ReIDMetrics | None  # None when evaluation.rerank is off
@@ -56,35 +64,53 @@ class TargetResult:
     num_gallery: int
     mask_iou: dict[str, float] | None
     mask_samples: MaskSamples | None  # images and their masks for Fig. 7
+    extra: dict[str, Ranked] = field(default_factory=dict)  # more rankings (MUSE's), by name
+    extra_info: dict = field(default_factory=dict)  # what the record says of them for this target
 
 
-def metrics_record(results: dict[str, TargetResult], protocol: str, synthetic: bool) -> dict:
+def metrics_record(results: dict[str, TargetResult], protocol: str, synthetic: bool, extra_key: str = "muse") -> dict:
     """The metrics JSON: per target (with its own synthetic flag), the averages that never mix
-    synthetic with real targets, the protocol name and the overall synthetic flag."""
+    synthetic with real targets, the protocol name and the overall synthetic flag; the targets' extra
+    rankings under `extra_key`."""
     record: dict = {}
     for target, r in results.items():
-        record[target] = {k: round(v, 2) for k, v in _percent(r.metrics).items()}
-        if r.draws is not None:
-            record[target].update(_ci_record(r.draws))
-        record[target].update(queries=r.metrics.num_valid, skipped_queries=r.metrics.num_skipped, gallery=r.num_gallery)
-        if r.mask_iou is not None:
-            record[target]["mask_iou"] = {k: round(v, 4) for k, v in r.mask_iou.items()}
-        record[target]["rerank"] = _rerank_record([r])
-        record[target]["synthetic"] = r.synthetic
+        record[target] = _target_record(r)
+        if r.extra:
+            record[target][extra_key] = {**{name: _ranked_record(x) for name, x in r.extra.items()}, **r.extra_info}
     real = {t: r for t, r in results.items() if not r.synthetic}
     fake = {t: r for t, r in results.items() if r.synthetic}
     if real:
-        record["average"] = _average(real, synthetic=False)
+        record["average"] = _average(real, synthetic=False, extra_key=extra_key)
         if fake:
-            record["average_synthetic"] = _average(fake, synthetic=True)
+            record["average_synthetic"] = _average(fake, synthetic=True, extra_key=extra_key)
     elif fake:
-        record["average"] = _average(fake, synthetic=True)
+        record["average"] = _average(fake, synthetic=True, extra_key=extra_key)
     record.update(protocol=protocol, synthetic=synthetic)
     return record
 
 
-def _average(results: dict[str, TargetResult], synthetic: bool) -> dict:
-    """Unweighted mean of the targets' metrics (unrounded), their averaged bootstrap draws and mask IoU."""
+def _target_record(r: TargetResult) -> dict:
+    record = {k: round(v, 2) for k, v in _percent(r.metrics).items()}
+    if r.draws is not None:
+        record.update(_ci_record(r.draws))
+    record.update(queries=r.metrics.num_valid, skipped_queries=r.metrics.num_skipped, gallery=r.num_gallery)
+    if r.mask_iou is not None:
+        record["mask_iou"] = {k: round(v, 4) for k, v in r.mask_iou.items()}
+    record["rerank"] = _rerank_record([r])
+    record["synthetic"] = r.synthetic
+    return record
+
+
+def _ranked_record(ranked: Ranked) -> dict:
+    record = {k: round(v, 2) for k, v in _percent(ranked.metrics).items()}
+    if ranked.draws is not None:
+        record.update(_ci_record(ranked.draws))
+    return record
+
+
+def _average(results: dict[str, TargetResult], synthetic: bool, extra_key: str) -> dict:
+    """Unweighted mean of the targets' metrics (unrounded), their averaged bootstrap draws, mask IoU and extra
+    rankings (those every target has)."""
     average = _mean([_percent(r.metrics) for r in results.values()], 2)
     draws = [r.draws for r in results.values() if r.draws is not None]
     if draws:
@@ -92,8 +118,20 @@ def _average(results: dict[str, TargetResult], synthetic: bool) -> dict:
     ious = [r.mask_iou for r in results.values() if r.mask_iou is not None]
     if ious:
         average["mask_iou"] = _mean(ious, 4)
-    average.update(rerank=_rerank_record(list(results.values())), targets=",".join(results), synthetic=synthetic)
+    average.update(rerank=_rerank_record(list(results.values())))
+    names = [n for n in next(iter(results.values())).extra if all(n in r.extra for r in results.values())]
+    if names:
+        average[extra_key] = {n: _mean_ranked([r.extra[n] for r in results.values()]) for n in names}
+    average.update(targets=",".join(results), synthetic=synthetic)
     return average
+
+
+def _mean_ranked(ranked: list[Ranked]) -> dict:
+    mean = _mean([_percent(x.metrics) for x in ranked], 2)
+    draws = [x.draws for x in ranked if x.draws is not None]
+    if len(draws) == len(ranked):
+        mean.update(_ci_record(average_draws(draws)))
+    return mean
 
 
 def _percent(metrics: ReIDMetrics) -> dict[str, float]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -21,7 +23,7 @@ from reid.config.checks import check_device
 from reid.data.manifest import read_manifest
 from reid.data.protocol import read_protocol
 from reid.errors import ArtifactError, InputError, ReidError
-from reid.evaluation.bootstrap import bootstrap_draws
+from reid.evaluation.bootstrap import BootstrapDraws, bootstrap_draws
 from reid.evaluation.config import Evaluation
 from reid.evaluation.extract import Extraction, extract, predicts_masks
 from reid.evaluation.mask_iou import box_mask_iou
@@ -34,16 +36,28 @@ from reid.evaluation.pictures import (
     top_matches,
     write_cmc,
 )
-from reid.evaluation.record import CI_LEVEL, TargetResult, metrics_record
+from reid.evaluation.record import CI_LEVEL, Ranked, TargetResult, metrics_record
 from reid.evaluation.rerank import KReciprocal
 from reid.masks.report import truth_boxes
 from reid.model.checkpoint import load_for_inference
 from reid.utils.files import reason_of
 from reid.model.muva import ReidEncoder
 from reid.utils.device import resolve_device
-from reid.wiring import StageIO, StageParams
 
 TOP_K = 10  # gallery matches per query on the ranking sheet
+Distances = Callable[[int, int], torch.Tensor]  # (start, stop) → the [stop − start, G] block, as evaluate_distances asks
+
+
+class ExtraRankings(Protocol):
+    """More rankings of each target beside the plain and re-ranked ones (MUSE's: `reid.muse.evaluate`), named
+    `name` in the record, with `info` (what produced them) at its top level."""
+
+    name: str
+    info: dict
+
+    def __call__(self, target: str, q_feats: torch.Tensor, g_feats: torch.Tensor, query: pl.DataFrame,
+                 gallery: pl.DataFrame) -> tuple[dict[str, Distances], dict]:
+        """The target's rankings (name → distances) and what the record should say of them."""
 BOOTSTRAP_SEED = 0
 
 
@@ -56,6 +70,7 @@ def run_evaluate(
     cmc_plot: Path,
     sheets_dir: Path,
     config: Evaluation,
+    extra: ExtraRankings | None = None,
 ) -> dict:
     """Evaluate the checkpoint on every target of the protocol; write metrics and pictures.
 
@@ -71,10 +86,12 @@ def run_evaluate(
     sheets_dir.mkdir(parents=True, exist_ok=True)
     frames = {target: read_manifest(Path(manifests_dir), target) for target in protocol["targets"]}  # all, before any work
     model = Path(checkpoint).name  # names the model on the pictures
-    results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir, model)
+    results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir, model, extra)
                for target, frame in frames.items()}
     synthetic = bool(protocol.get("synthetic", False)) or any(r.synthetic for r in results.values())
     record = {**metrics_record(results, protocol["name"], synthetic), "method": encoder.config.method}
+    if extra is not None:
+        record[extra.name] = extra.info
     metrics_path = Path(metrics_path)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(record, indent=2) + "\n")
@@ -111,8 +128,9 @@ def load_protocol(path: Path) -> dict:
 def evaluate_target(
     encoder: ReidEncoder, frame: pl.DataFrame, target: str, config: Evaluation, device: torch.device, sheets_dir: Path,
     model: str,
+    extra: ExtraRankings | None = None,
 ) -> TargetResult:
-    """Metrics (and mask IoU on synthetic data) of one target; writes its ranking sheet."""
+    """Metrics (and mask IoU on synthetic data) of one target, and of `extra`'s rankings; writes its ranking sheet."""
     query, gallery = split_test(frame, target)
     rows = pl.concat([query, gallery])
     with_masks = predicts_masks(encoder.config)
@@ -127,24 +145,41 @@ def evaluate_target(
     if config.sheet_queries:
         sheet = sheets_dir / f"ranking_{target}.png"
         write_ranking_sheet(out.features, query, gallery, metrics, config.sheet_queries, sheet, f"{model} on {target}")
-    draws = None
-    if config.bootstrap_draws:
-        draws = bootstrap_draws(metrics.ap, metrics.first_hit, query["pid"].to_numpy(), config.bootstrap_draws,
-                                seed=bootstrap_seed(target))
-    shown = {k: f"{100 * getattr(metrics, k):.2f}" for k in ("mAP", "mINP", "rank1")}
-    if draws is not None:
-        for k, ci in draws.intervals(CI_LEVEL).items():
-            shown[k] += f" [{100 * ci.low:.2f}, {100 * ci.high:.2f}]"
-    print(f"{target}: mAP {shown['mAP']}  mINP {shown['mINP']}  Rank-1 {shown['rank1']}  "
-          f"Rank-5 {100 * metrics.rank5:.2f}  Rank-10 {100 * metrics.rank10:.2f}  "
+    draws = target_draws(metrics, query, target, config)
+    print(f"{target}: {shown(metrics, draws)}  Rank-5 {100 * metrics.rank5:.2f}  Rank-10 {100 * metrics.rank10:.2f}  "
           f"({metrics.num_valid} queries, {metrics.num_skipped} skipped, {gallery.height} gallery)")
     if reranked is not None:
         r = config.rerank
         print(f"{target} re-ranked (k1 {r.k1}, k2 {r.k2}, lambda {r.lambda_value}): mAP {100 * reranked.mAP:.2f}  "
               f"mINP {100 * reranked.mINP:.2f}  Rank-1 {100 * reranked.rank1:.2f}")
+    ranked, extra_info = {}, {}
+    if extra is not None:
+        rankings, extra_info = extra(target, q_feats, g_feats, query, gallery)
+        for name, distances in rankings.items():
+            m = evaluate_distances(distances, n, gallery.height, *ids, max_rank=config.max_rank, device=q_feats.device)
+            ranked[name] = Ranked(m, target_draws(m, query, target, config))
+            print(f"{target} {extra.name} {name}: {shown(m, ranked[name].draws)}")
     samples = mask_samples(rows, out, config.mask_images)
     synthetic = bool(frame["synthetic"].any())
-    return TargetResult(metrics, reranked, synthetic, draws, gallery.height, part_iou(encoder, rows, out), samples)
+    return TargetResult(metrics, reranked, synthetic, draws, gallery.height, part_iou(encoder, rows, out), samples,
+                        ranked, extra_info)
+
+
+def target_draws(metrics: ReIDMetrics, query: pl.DataFrame, target: str, config: Evaluation) -> BootstrapDraws | None:
+    """The target's bootstrap draws over query identities (None when evaluation.bootstrap_draws is 0)."""
+    if not config.bootstrap_draws:
+        return None
+    return bootstrap_draws(metrics.ap, metrics.first_hit, query["pid"].to_numpy(), config.bootstrap_draws,
+                           seed=bootstrap_seed(target))
+
+
+def shown(metrics: ReIDMetrics, draws: BootstrapDraws | None) -> str:
+    """mAP, mINP and Rank-1 in percent, with the 95 % intervals when drawn, for the printed lines."""
+    text = {k: f"{100 * getattr(metrics, k):.2f}" for k in ("mAP", "mINP", "rank1")}
+    if draws is not None:
+        for k, ci in draws.intervals(CI_LEVEL).items():
+            text[k] += f" [{100 * ci.low:.2f}, {100 * ci.high:.2f}]"
+    return f"mAP {text['mAP']}  mINP {text['mINP']}  Rank-1 {text['rank1']}"
 
 
 def rerank_metrics(
@@ -207,11 +242,3 @@ def mask_samples(rows: pl.DataFrame, out: Extraction, n: int) -> MaskSamples | N
     index = np.unique(np.linspace(0, rows.height - 1, n).round().astype(np.int64))
     picked = rows[index.tolist()]
     return MaskSamples(picked["path"].to_list(), picked["pid"].to_list(), out.part_masks[index].numpy())
-
-
-def evaluate(params: StageParams, io: StageIO) -> None:
-    """Stage `evaluate`."""
-    out = io.outputs
-    run_evaluate(checkpoint=io.inputs["model"], manifests_dir=io.inputs["manifests"], protocol_json=io.inputs["protocol"],
-                 metrics_path=out["metrics"], cmc_dir=out["cmc"], cmc_plot=out["cmc_plot"], sheets_dir=out["sheets"],
-                 config=params.evaluation)

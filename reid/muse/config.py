@@ -24,7 +24,8 @@ class MusePairs(Section):
 class MuseSft(Section):
     """Supervised fine-tuning on the Yes/No answer: LoRA (`lora_r`, `lora_alpha`, `lora_dropout`) on the language
     model's projections and, with `vision_lora`, the vision tower's MLP; AdamW `lr` → cosine `min_lr`,
-    `batch_size` pairs per step (MUSE: r 16, α 32, 0.05, 5e-5 → 1e-6, 20 epochs, batch 2)."""
+    `batch_size` pairs per step (MUSE: r 16, α 32, 0.05, 5e-5 → 1e-6, 20 epochs, batch 2); after each epoch the
+    Yes/No accuracy of `check_pairs` validation pairs (a fixed seeded sample; null = all, as MUSE)."""
 
     lora_r: PosInt
     lora_alpha: PosFloat
@@ -37,6 +38,7 @@ class MuseSft(Section):
     weight_decay: NonNegFloat
     seed: NonNegInt
     workers: NonNegInt
+    check_pairs: PosInt | None
 
     @model_validator(mode="after")
     def _rates(self) -> MuseSft:

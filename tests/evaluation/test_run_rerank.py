@@ -16,6 +16,7 @@ from reid.evaluation.rerank import KReciprocal
 from reid.evaluation.run import run_evaluate
 from reid.model.checkpoint import load_for_inference
 import reid.evaluation.run
+import reid.evaluation.stage
 from reid.wiring import stage_io
 from tests.evaluation.helpers import pictures
 from tests.kit.params import section
@@ -57,9 +58,12 @@ def test_rerank_record_equals_the_reranker_called_by_hand(reranked, bench, capsy
 
 def test_the_stage_builds_the_rerank_section(monkeypatch) -> None:
     seen = {}
-    monkeypatch.setattr(reid.evaluation.run, "run_evaluate", lambda **kw: seen.update(kw))
-    evaluation = load_config(REPO / "params.yaml").evaluation
+    monkeypatch.setattr(reid.evaluation.stage, "run_evaluate", lambda **kw: seen.update(kw))
+    config = load_config(REPO / "params.yaml")
+    evaluation = config.evaluation
     section = evaluation.model_copy(update={"rerank": evaluation.rerank.model_copy(update={"enabled": True, "k2": 2})})
-    reid.evaluation.run.evaluate(SimpleNamespace(evaluation=section), stage_io("evaluate", SimpleNamespace(method="muva", data=SimpleNamespace(root="r"))))
+    reid.evaluation.stage.evaluate(SimpleNamespace(evaluation=section, muse=config.muse, vlm=config.vlm),
+                                   stage_io("evaluate", SimpleNamespace(method="muva", data=SimpleNamespace(root="r"))))
+    assert seen["extra"] is None  # muse.enabled is false: no MUSE rankings
     assert seen["config"].rerank.model_dump() == {"enabled": True, "k1": 20, "k2": 2, "lambda_value": 0.3}
     assert seen["config"].bootstrap_draws == section.bootstrap_draws
