@@ -53,6 +53,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         module = load_for_inference(path, device)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as exc:
         raise InputError(f"{path}: not a readable MUVA checkpoint ({reason_of(exc)})") from None
+    if module.config.method == "lvlm_reid":
+        raise InputError(f"{path}: an LVLM-ReID model needs a VLM pass per image beside the encoder; evaluate it "
+                         f"with the evaluate stage (dvc repro evaluate), which runs the VLM")
     return Encoder(module, device)
 
 

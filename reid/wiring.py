@@ -150,13 +150,27 @@ STAGES: dict[str, Stage] = {
         },
         note="trains only when vlm.model is models/vlm and muse.enabled or method lvlm_reid; no persistent outs",
     ),
+    "semantic": Stage(
+        entry="reid.vlm.semantic:semantic",
+        help="LVLM-ReID's semantic tokens: the frozen VLM reads every training image once (sections `lvlm_reid`, `vlm`).",
+        params=("method", "lvlm_reid.instruction", "vlm", "evaluation.batch_size", "evaluation.device",
+                "evaluation.workers"),
+        inputs={"train": In("data/protocol/train.parquet", help="Training manifest."),
+                "vlm": In("models/vlm", via="vlm.model"),
+                "root": In("${data.root}", via="the manifest's paths"),
+                "custom": In(CUSTOM_DIR, via="the manifest's paths")},
+        outputs={"tokens": Out("data/lvlm", help="Folder of train_tokens.pt."),
+                 "metrics": Out("metrics/lvlm/semantic.json", kind="metrics", cache=False, help="Metrics JSON.")},
+        note="runs only when method is lvlm_reid",
+    ),
     "stage1": Stage(
         entry="reid.training.stage1:stage1",
-        help="Stage 1 of `method`: learn the prompts and the text memory (sections `model`, `train`, and `stage1`, "
-             "`clip_reid` or `clip_fgdi`).",
-        params=("method", "model", "train", "stage1", "clip_reid", "clip_fgdi"),
+        help="Stage 1 of `method`: learn the prompts and the text memory, or LVLM-ReID's SGI on the frozen ViT "
+             "(sections `model`, `train`, and `stage1`, `clip_reid`, `clip_fgdi` or `lvlm_reid`).",
+        params=("method", "model", "train", "stage1", "clip_reid", "clip_fgdi", "lvlm_reid"),
         inputs={"protocol": In("data/protocol", help="Folder of train.parquet and protocol.json."),
                 "masks": In("data/masks/masks.parquet", help="Pseudo-label masks."),
+                "semantic": In("data/lvlm", help="LVLM-ReID's semantic tokens of the training images."),
                 "prior": In("models/pretrain", via="model.pretrained")},
         outputs={
             "model": Out("models/stage1", help="Folder of model.pt and text_memory.pt."),
@@ -166,10 +180,12 @@ STAGES: dict[str, Stage] = {
     ),
     "stage2": Stage(
         entry="reid.training.stage2:stage2",
-        help="Stage 2 of `method`: train the image encoder (sections `train`, and `stage2`, `clip_reid` or `clip_fgdi`).",
-        params=("method", "train", "stage2", "clip_reid", "clip_fgdi"),
+        help="Stage 2 of `method`: train the image encoder (sections `train`, and `stage2`, `clip_reid`, `clip_fgdi` "
+             "or `lvlm_reid`).",
+        params=("method", "train", "stage2", "clip_reid", "clip_fgdi", "lvlm_reid"),
         inputs={"train": In("data/protocol/train.parquet", help="Training manifest."),
                 "masks": In("data/masks/masks.parquet", help="Pseudo-label masks."),
+                "semantic": In("data/lvlm", help="LVLM-ReID's semantic tokens of the training images."),
                 "stage1": In("models/stage1", help="Stage-1 output folder.")},
         outputs={
             "model": Out("models/${method}.pt", help="The trained model (image side)."),
@@ -194,7 +210,9 @@ STAGES: dict[str, Stage] = {
         inputs={"pairs": In("data/muse/pairs.parquet", help="The hard pairs."),
                 "vlm": In("models/vlm", via="vlm.model")},
         outputs={"adapter": Out("models/muse", help="Folder of the LoRA adapter (peft format)."),
-                 **_training_outputs("sft")},
+                 "live": Out("dvclive/sft", cache=False, help="Epoch log folder."),
+                 "metrics": Out("metrics/muse/sft.json", kind="metrics", cache=False, help="Metrics JSON."),
+                 "state": Out("checkpoints/sft", kind="scratch", help="Resumable training state.")},
         note="runs only when muse.enabled",
     ),
     "mu": Stage(

@@ -42,8 +42,10 @@ def extract(
     workers: int = 0,
     desc: str = "features",
     with_masks: bool = False,
+    semantic: torch.Tensor | None = None,
 ) -> Extraction:
-    """Features (and, with `with_masks`, predicted part masks) of the images at `paths`, in order.
+    """Features (and, with `with_masks`, predicted part masks) of the images at `paths`, in order;
+    `semantic` [N, hidden]: each image's semantic token, for LVLM-ReID models.
 
     Moves `encoder` to `device` in eval mode. Mixed precision on CUDA, float32 elsewhere;
     normalisation always runs in float32 so that rows are unit norm to float32 precision
@@ -69,17 +71,21 @@ def extract(
     masks = torch.empty(len(paths), len(config.parts), config.num_patches, dtype=torch.bool) if with_masks else None
     with torch.inference_mode():
         for images, index in progress(loader, desc=desc, total=len(loader), unit="batch"):
-            batch = encode_batch(encoder, images, device, with_masks)
+            tokens = None if semantic is None else semantic[index]
+            batch = encode_batch(encoder, images, device, with_masks, tokens)
             features[index] = batch.features
             if masks is not None:
                 masks[index] = batch.part_masks
     return Extraction(features, masks)
 
 
-def encode_batch(encoder: ReidEncoder, images: torch.Tensor, device: torch.device, with_masks: bool) -> Extraction:
-    """One forward pass of preprocessed images [B, 3, H, W] (call under `torch.inference_mode`)."""
+def encode_batch(encoder: ReidEncoder, images: torch.Tensor, device: torch.device, with_masks: bool,
+                 semantic: torch.Tensor | None = None) -> Extraction:
+    """One forward pass of preprocessed images [B, 3, H, W] (+ LVLM-ReID's semantic tokens; call under
+    `torch.inference_mode`)."""
+    images = images.to(device, non_blocking=True)
     with autocast(device):
-        out = encoder.features(images.to(device, non_blocking=True))
+        out = encoder.features(images) if semantic is None else encoder.features(images, semantic.to(device))
     features = F.normalize(out.retrieval.float(), dim=-1).cpu()
     masks = gate_predicted_masks(out.mask_logits[-1], encoder.config.rmp.threshold).cpu() if with_masks else None
     return Extraction(features, masks)

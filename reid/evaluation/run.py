@@ -61,6 +61,15 @@ class ExtraRankings(Protocol):
 BOOTSTRAP_SEED = 0
 
 
+class SemanticTokens(Protocol):
+    """LVLM-ReID's VLM pass: the semantic token [N, hidden] of each image of `paths` (reid.vlm.semantic)."""
+
+    def __call__(self, paths: list[str], desc: str) -> torch.Tensor: ...
+
+    def cost(self) -> dict:
+        """What the passes so far cost (images, seconds), for the record."""
+
+
 def run_evaluate(
     checkpoint: Path,
     manifests_dir: Path,
@@ -71,6 +80,7 @@ def run_evaluate(
     sheets_dir: Path,
     config: Evaluation,
     extra: ExtraRankings | None = None,
+    semantic: SemanticTokens | None = None,
 ) -> dict:
     """Evaluate the checkpoint on every target of the protocol; write metrics and pictures.
 
@@ -82,16 +92,21 @@ def run_evaluate(
     protocol = load_protocol(protocol_json)
     device = resolve_device(config.device)
     encoder = load_model(checkpoint, device)
+    if encoder.config.method == "lvlm_reid" and semantic is None:
+        raise ArtifactError(checkpoint, "stage2", "is an LVLM-ReID model: its evaluation needs the VLM's semantic "
+                                                  "tokens (the evaluate stage gives them)")
     sheets_dir = Path(sheets_dir)
     sheets_dir.mkdir(parents=True, exist_ok=True)
     frames = {target: read_manifest(Path(manifests_dir), target) for target in protocol["targets"]}  # all, before any work
     model = Path(checkpoint).name  # names the model on the pictures
-    results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir, model, extra)
+    results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir, model, extra, semantic)
                for target, frame in frames.items()}
     synthetic = bool(protocol.get("synthetic", False)) or any(r.synthetic for r in results.values())
     record = {**metrics_record(results, protocol["name"], synthetic), "method": encoder.config.method}
     if extra is not None:
         record[extra.name] = extra.info
+    if semantic is not None:
+        record["semantic"] = semantic.cost()
     metrics_path = Path(metrics_path)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(record, indent=2) + "\n")
@@ -129,13 +144,15 @@ def evaluate_target(
     encoder: ReidEncoder, frame: pl.DataFrame, target: str, config: Evaluation, device: torch.device, sheets_dir: Path,
     model: str,
     extra: ExtraRankings | None = None,
+    semantic: SemanticTokens | None = None,
 ) -> TargetResult:
     """Metrics (and mask IoU on synthetic data) of one target, and of `extra`'s rankings; writes its ranking sheet."""
     query, gallery = split_test(frame, target)
     rows = pl.concat([query, gallery])
     with_masks = predicts_masks(encoder.config)
+    tokens = None if semantic is None else semantic(rows["path"].to_list(), f"{target} semantic tokens")
     out = extract(encoder, rows["path"].to_list(), batch_size=config.batch_size, device=device,
-                  workers=config.workers, desc=f"{target} query+gallery", with_masks=with_masks)
+                  workers=config.workers, desc=f"{target} query+gallery", with_masks=with_masks, semantic=tokens)
     n = query.height
     rank_device = device if device.type == "cuda" else torch.device("cpu")  # ranking is int64 work: CUDA or CPU
     q_feats, g_feats = out.features[:n].to(rank_device), out.features[n:].to(rank_device)

@@ -77,6 +77,9 @@ class MuvaConfig:
     num_domains: int = 1
     input_norm: str = "clip"  # clip (mean/std only) | instance (InstanceNorm2d on the input)
     test_feature: str = "bnneck"  # MUVA: the BNNeck feature; peers: before_bn | after_bn
+    semantic_dim: int = 0  # LVLM-ReID: the VLM's hidden width (its semantic token's)
+    sgi_blocks: int = 0  # LVLM-ReID: SGI blocks and their heads
+    sgi_heads: int = 1
 
     @classmethod
     def of(cls, model: Model, sources: Sequence[str], num_classes: int,
@@ -91,6 +94,17 @@ class MuvaConfig:
         base = cls.of(Model.model_validate({**model.model_dump(), "parts": []}), sources, num_classes)
         return replace(base, method=method, num_domains=int(num_domains), input_norm=input_norm,
                        test_feature=test_feature)
+
+    @classmethod
+    def of_lvlm(cls, model: Model, sources: Sequence[str], num_classes: int, semantic_dim: int, sgi_blocks: int,
+                sgi_heads: int) -> MuvaConfig:
+        """LVLM-ReID's architecture (our reading, PEERS.md §4.3) on `model`'s backbone and input size (no parts)."""
+        base = cls.of(Model.model_validate({**model.model_dump(), "parts": []}), sources, num_classes)
+        width = base.clip["vision_cfg"]["width"]
+        if width % sgi_heads:
+            raise ValueError(f"lvlm_reid.sgi_heads {sgi_heads} must divide the ViT width {width}")
+        return replace(base, method="lvlm_reid", semantic_dim=int(semantic_dim), sgi_blocks=int(sgi_blocks),
+                       sgi_heads=int(sgi_heads))
 
     def __post_init__(self) -> None:
         if self.model.rmp.heads == AUTO or self.model.prompts.domain_phrases is None or self.model.clip is None:
@@ -162,7 +176,9 @@ class MuvaConfig:
     @property
     def feature_dim(self) -> int:
         """Width of the retrieval feature: MUVA's (1 + parts) x embed_dim (2048 for ViT-B-16); the peers'
-        ViT width + embed_dim (768 + 512)."""
+        ViT width + embed_dim (768 + 512); LVLM-ReID's embed_dim (the refined token)."""
+        if self.method == "lvlm_reid":
+            return self.clip["embed_dim"]
         if self.method != "muva":
             return self.clip["vision_cfg"]["width"] + self.clip["embed_dim"]
         return self.num_granularities * self.clip["embed_dim"]

@@ -25,12 +25,16 @@ class MuseSft(Section):
     """Supervised fine-tuning on the Yes/No answer: LoRA (`lora_r`, `lora_alpha`, `lora_dropout`) on the language
     model's projections and, with `vision_lora`, the vision tower's MLP; AdamW `lr` → cosine `min_lr`,
     `batch_size` pairs per step (MUSE: r 16, α 32, 0.05, 5e-5 → 1e-6, 20 epochs, batch 2); after each epoch the
-    Yes/No accuracy of `check_pairs` validation pairs (a fixed seeded sample; null = all, as MUSE)."""
+    Yes/No accuracy of `check_pairs` validation pairs (a fixed seeded sample; null = all, as MUSE).
+    `train_head` also trains the language-model head in full (peft's modules_to_save, saved with the
+    adapter): the demo's stand-in never answered Yes/No before, and LoRA alone does not reach it
+    (MUSE: false)."""
 
     lora_r: PosInt
     lora_alpha: PosFloat
     lora_dropout: Annotated[float, Field(ge=0, lt=1)]
     vision_lora: StrictBool
+    train_head: StrictBool
     epochs: PosInt
     batch_size: PosInt
     lr: PosFloat

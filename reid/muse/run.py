@@ -18,7 +18,6 @@ import polars as pl
 from reid.config.checks import check_device
 from reid.data.manifest import read_manifest
 from reid.engine.distributed import barrier, init_distributed, shutdown
-from reid.engine.logging import live_folder
 from reid.errors import ArtifactError
 from reid.evaluation.extract import extract_features
 from reid.evaluation.run import load_model, load_protocol, split_test
@@ -98,11 +97,12 @@ def sft(params: StageParams, io: StageIO) -> None:
     """Stage `sft`."""
     muse, vlm, out = params.muse, params.vlm, io.outputs
     if not muse.enabled:
-        skip([out["adapter"], out["state"]], [out["metrics"]])
+        skip([out["adapter"], out["live"]], [out["metrics"]])
         return
     require_mllm("muse.enabled")
     check_device("vlm.device", vlm.device)
-    run_sft(read_pairs(io.inputs["pairs"]), vlm, muse.sft, out["adapter"], out["state"], live_folder(out["metrics"], out["plots"]))
+    record = run_sft(read_pairs(io.inputs["pairs"]), vlm, muse.sft, out["adapter"], out["state"], out["live"])
+    write_json(out["metrics"], {"skipped": False, **{k.replace("/", "_"): v for k, v in record.items()}})
 
 
 def run_mu(model_path: Path, adapter_dir: Path, manifests_dir: Path, protocol_json: Path, store_root: Path,

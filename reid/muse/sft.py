@@ -39,12 +39,12 @@ BASE_FILE = "base.json"  # beside the adapter: which VLM it was trained on
 
 
 def with_lora(model: torch.nn.Module, sft: MuseSft) -> torch.nn.Module:
-    """`model` wrapped by peft with MUSE's LoRA targets; only the adapters are trainable."""
+    """`model` wrapped by peft with MUSE's LoRA targets; only the adapters (and with `train_head` the head) train."""
     from peft import LoraConfig, get_peft_model
 
     targets = [*LLM_TARGETS, *(VISION_TARGETS if sft.vision_lora else ())]
     config = LoraConfig(r=sft.lora_r, lora_alpha=sft.lora_alpha, lora_dropout=sft.lora_dropout,
-                        target_modules=targets, bias="none")
+                        target_modules=targets, bias="none", modules_to_save=["lm_head"] if sft.train_head else None)
     return get_peft_model(model, config)
 
 

@@ -194,11 +194,13 @@ class LvlmReid(Section):
     §4.3). The VLM (`vlm`, frozen) reads `instruction` beside the image; its last hidden state at the prompt's
     end is the semantic token. `sgi_blocks` of bidirectional cross-attention (`sgi_heads`) between that token
     and the image encoder's patch tokens refine it into the identity feature (BNNeck, classifier), trained
-    end to end through the SGI and the image encoder with ID + triplet (`image`, `losses`)."""
+    end to end through the SGI and the image encoder with ID + triplet (`image`, `losses`), after
+    `sgi_warmup_epochs` (stage 1) of the SGI, BNNeck and classifier alone on the frozen image encoder."""
 
     instruction: str
     sgi_blocks: PosInt
     sgi_heads: PosInt
+    sgi_warmup_epochs: NonNegInt
     image: PeerImage
     losses: LvlmLosses
 

@@ -409,7 +409,8 @@ def run_peer_stage2(method: str, section: ClipReid, train: Train, data: Training
     return records
 
 
-def _peer_data(train: Train, train_path: str | Path) -> tuple[TrainingData, Dist]:
+def peer_data(train: Train, train_path: str | Path) -> tuple[TrainingData, Dist]:
+    """The training data without part masks (the peers and LVLM-ReID have no parts), checked, and the process group."""
     check_device("train.device", train.device)
     data = load_training_data(train_path, None)  # no part masks: they are not read
     check_identities(data.num_classes, train.ids_per_batch)
@@ -420,7 +421,7 @@ def train_peer_stage1(method: str, section: ClipReid, model: Model, train: Train
                       out_dir: str | Path, state_dir: str | Path, live_dir: str | Path) -> None:
     """Stage `stage1` of a peer method from its files: protocol_dir/{train.parquet,protocol.json} → out_dir."""
     protocol_dir = Path(protocol_dir)
-    data, ctx = _peer_data(train, protocol_dir / "train.parquet")
+    data, ctx = peer_data(train, protocol_dir / "train.parquet")
     sources = read_protocol(protocol_dir / "protocol.json")["sources"]
     run_peer_stage1(method, section, model, train, data, sources, out_dir, state_dir, live_dir, ctx)
     shutdown(ctx)
@@ -429,6 +430,6 @@ def train_peer_stage1(method: str, section: ClipReid, model: Model, train: Train
 def train_peer_stage2(method: str, section: ClipReid, train: Train, train_path: str | Path, stage1_dir: str | Path,
                       out_checkpoint: str | Path, state_dir: str | Path, live_dir: str | Path) -> None:
     """Stage `stage2` of a peer method from its files: training manifest + stage-1 folder → `out_checkpoint`."""
-    data, ctx = _peer_data(train, train_path)
+    data, ctx = peer_data(train, train_path)
     run_peer_stage2(method, section, train, data, stage1_dir, out_checkpoint, state_dir, live_dir, ctx)
     shutdown(ctx)

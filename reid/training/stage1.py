@@ -35,6 +35,7 @@ from reid.training.config import Stage1, Train
 from reid.training.data import TrainingData, load_training_data
 from reid.training.features import extract_training_features
 from reid.training.losses import prototype_loss
+from reid.training.lvlm import train_lvlm_stage1
 from reid.training.peers import train_peer_stage1
 from reid.training.memory import class_means
 from reid.training.sampler import IdentityBatchSampler
@@ -243,6 +244,10 @@ def stage1(params: StageParams, io: StageIO) -> None:
     """Stage `stage1` of `method` (under torchrun, every rank runs it)."""
     out = io.outputs
     live = live_folder(out["metrics"], out["plots"])
+    if params.method == "lvlm_reid":
+        train_lvlm_stage1(params.lvlm_reid, params.model, params.train, io.inputs["protocol"], io.inputs["semantic"],
+                          out["model"], out["state"], live)
+        return
     if params.method != "muva":
         train_peer_stage1(params.method, getattr(params, params.method), params.model, params.train,
                           io.inputs["protocol"], out["model"], out["state"], live)

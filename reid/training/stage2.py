@@ -44,6 +44,7 @@ from reid.training.data import TrainingData, load_training_data
 from reid.training.features import extract_training_features
 from reid.training.losses import i2t_loss, id_loss, imp_loss, mask_loss
 from reid.training.memory import class_means, momentum_update
+from reid.training.lvlm import train_lvlm_stage2
 from reid.training.peers import train_peer_stage2
 from reid.training.sampler import IdentityBatchSampler
 from reid.training.schedule import stage2_factor
@@ -258,6 +259,10 @@ def stage2(params: StageParams, io: StageIO) -> None:
     """Stage `stage2` of `method` (under torchrun, every rank runs it)."""
     out = io.outputs
     live = live_folder(out["metrics"], out["plots"])
+    if params.method == "lvlm_reid":
+        train_lvlm_stage2(params.lvlm_reid, params.train, io.inputs["train"], io.inputs["semantic"],
+                          io.inputs["stage1"], out["model"], out["state"], live)
+        return
     if params.method != "muva":
         train_peer_stage2(params.method, getattr(params, params.method), params.train, io.inputs["train"],
                           io.inputs["stage1"], out["model"], out["state"], live)

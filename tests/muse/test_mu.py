@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from safetensors import safe_open
 import torch
 
 from reid.evaluation.metrics import evaluate_distances
@@ -53,6 +54,8 @@ def test_sft_trains_only_the_adapters_and_saves_them(world):
     assert record["pairs"] == {"train": int((pairs["split"] == "train").sum()), "checked": 32}
     assert 0 < record["trainable_parameters"] < 30_000  # LoRA r 16 on a 64-wide model; the base has ~300 k
     assert (root / "adapter" / "adapter_config.json").is_file() and (root / "adapter" / "base.json").is_file()
+    with safe_open(root / "adapter" / "adapter_model.safetensors", "pt") as saved:  # train_head: the head goes too
+        assert muse.sft.train_head and any("lm_head" in k for k in saved.keys())
     judge = load_judge(vlm, root / "adapter")
     mu = pair_mu(judge, pair_set(pairs.head(6), vlm.image_size, answers=False), 4, 0, tau=1.0)
     assert mu.shape == (6,) and ((mu > 0) & (mu < 1)).all()
