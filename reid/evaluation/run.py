@@ -40,9 +40,9 @@ from reid.evaluation.record import CI_LEVEL, Ranked, TargetResult, metrics_recor
 from reid.evaluation.rerank import KReciprocal
 from reid.masks.report import truth_boxes
 from reid.model.checkpoint import load_for_inference
-from reid.utils.files import reason_of
 from reid.model.muva import ReidEncoder
 from reid.utils.device import resolve_device
+from reid.utils.files import reason_of
 
 TOP_K = 10  # gallery matches per query on the ranking sheet
 Distances = Callable[[int, int], torch.Tensor]  # (start, stop) → the [stop − start, G] block, as evaluate_distances asks
@@ -80,33 +80,38 @@ def run_evaluate(
     sheets_dir: Path,
     config: Evaluation,
     extra: ExtraRankings | None = None,
-    semantic: SemanticTokens | None = None,
+    semantic: Callable[[Path], SemanticTokens] | None = None,
 ) -> dict:
     """Evaluate the checkpoint on every target of the protocol; write metrics and pictures.
 
     `cmc_dir` receives `<TARGET>.csv`, `cmc_plot` draws them, and `sheets_dir` the optional
     pictures (`ranking_<TARGET>.png`, and `part_masks.png` for models that predict masks), in
-    one folder so that DVC can declare it whatever the model and protocol.
+    one folder so that DVC can declare it whatever the model and protocol. `semantic` builds the
+    VLM's token reader for a checkpoint, called only for an LVLM-ReID model, so that evaluating
+    any other method never opens the VLM.
     """
     check_device("evaluation.device", config.device)
     protocol = load_protocol(protocol_json)
     device = resolve_device(config.device)
     encoder = load_model(checkpoint, device)
-    if encoder.config.method == "lvlm_reid" and semantic is None:
-        raise ArtifactError(checkpoint, "stage2", "is an LVLM-ReID model: its evaluation needs the VLM's semantic "
-                                                  "tokens (the evaluate stage gives them)")
+    tokens = None
+    if encoder.config.method == "lvlm_reid":
+        if semantic is None:
+            raise ArtifactError(checkpoint, "stage2", "is an LVLM-ReID model: its evaluation needs the VLM's semantic "
+                                                      "tokens (the evaluate stage gives them)")
+        tokens = semantic(Path(checkpoint))
     sheets_dir = Path(sheets_dir)
     sheets_dir.mkdir(parents=True, exist_ok=True)
     frames = {target: read_manifest(Path(manifests_dir), target) for target in protocol["targets"]}  # all, before any work
     model = Path(checkpoint).name  # names the model on the pictures
-    results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir, model, extra, semantic)
+    results = {target: evaluate_target(encoder, frame, target, config, device, sheets_dir, model, extra, tokens)
                for target, frame in frames.items()}
     synthetic = bool(protocol.get("synthetic", False)) or any(r.synthetic for r in results.values())
     record = {**metrics_record(results, protocol["name"], synthetic), "method": encoder.config.method}
     if extra is not None:
         record[extra.name] = extra.info
-    if semantic is not None:
-        record["semantic"] = semantic.cost()
+    if tokens is not None:
+        record["semantic"] = tokens.cost()
     metrics_path = Path(metrics_path)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(record, indent=2) + "\n")

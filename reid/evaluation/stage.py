@@ -7,6 +7,8 @@ as the schema composes every package's sections.
 
 from __future__ import annotations
 
+from functools import partial
+
 from reid.config.checks import check_device
 from reid.evaluation.run import run_evaluate
 from reid.muse.evaluate import MuseRankings, muse_store
@@ -28,5 +30,5 @@ def evaluate(params: StageParams, io: StageIO) -> None:
     run_evaluate(checkpoint=io.inputs["model"], manifests_dir=io.inputs["manifests"], protocol_json=io.inputs["protocol"],
                  metrics_path=out["metrics"], cmc_dir=out["cmc"], cmc_plot=out["cmc_plot"], sheets_dir=out["sheets"],
                  config=params.evaluation, extra=extra,
-                 semantic=SemanticReader.for_model(io.inputs["model"], vlm, params.evaluation.batch_size,
-                                                   params.evaluation.workers))
+                 semantic=partial(SemanticReader.for_model, vlm=vlm, batch_size=params.evaluation.batch_size,
+                                  workers=params.evaluation.workers))

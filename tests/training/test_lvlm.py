@@ -140,9 +140,9 @@ def test_evaluation_runs_the_vlm_per_test_image_and_records_its_cost(trained, be
     with pytest.raises(ArtifactError, match="needs the VLM's semantic tokens"):
         run_evaluate(root / "lvlm_reid.pt", bench.manifests, bench.protocol, tmp_path / "m.json",
                      *pictures(tmp_path / "plots"), evaluation)
-    reader = SemanticReader.for_model(root / "lvlm_reid.pt", vlm, 8, 0)
     out = run_evaluate(root / "lvlm_reid.pt", bench.manifests, bench.protocol, tmp_path / "metrics.json",
-                       *pictures(tmp_path / "plots"), evaluation, semantic=reader)
+                       *pictures(tmp_path / "plots"), evaluation,
+                       semantic=lambda checkpoint: SemanticReader.for_model(checkpoint, vlm, 8, 0))
     images = sum(pl.read_parquet(bench.manifests / f"{t}.parquet").filter(pl.col("split").is_in(["query", "gallery"]))
                  .height for t in ("C3", "MA"))
     assert out["method"] == "lvlm_reid" and out["semantic"]["images"] == images
