@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from reid.utils.device import resolve_device
 
@@ -104,6 +105,13 @@ def broadcast_buffers(module: torch.nn.Module, ctx: Dist, src: int = 0) -> None:
         return
     for buffer in module.buffers():
         dist.broadcast(buffer.data, src)
+
+
+def ddp(module: torch.nn.Module, ctx: Dist) -> torch.nn.Module:
+    """`module` itself on one process; under torchrun wrapped in DDP (on this rank's GPU where it has one)."""
+    if not ctx.enabled:
+        return module
+    return DistributedDataParallel(module, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 
 
 def barrier(ctx: Dist) -> None:

@@ -62,6 +62,21 @@ class Task(Protocol):
         """The epoch record (without "epoch" and the time) from the sums over batches and ranks."""
 
 
+class ModelTask:
+    """A task's defaults where its state is `self.model`'s weights and a fresh start needs nothing."""
+
+    model: torch.nn.Module
+
+    def start(self) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+
+
 def fit(task: Task, expected: str, state_dir: str | Path, live_dir: str | Path, ctx: Dist,
         before: list[dict[str, float]] = ()) -> list[dict[str, float]]:
     """Train `task` to its last epoch, resuming from `state_dir` when the state's fingerprint is `expected`.

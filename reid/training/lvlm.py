@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from reid.data.protocol import read_protocol
-from reid.engine.distributed import Dist, barrier, shutdown
-from reid.engine.loop import fit
+from reid.engine.distributed import Dist, barrier, ddp, shutdown
+from reid.engine.loop import ModelTask, fit
 from reid.engine.state import fingerprint
 from reid.errors import ArtifactError, building
 from reid.model.checkpoint import load_checkpoint, save_checkpoint
@@ -29,6 +27,7 @@ from reid.model.lvlm_reid import LvlmModel
 from reid.model.params import Model
 from reid.training.config import LvlmReid, Train
 from reid.training.data import TrainingData
+from reid.training.id_log import IdAccuracyLog
 from reid.training.losses import id_loss
 from reid.training.peers import peer_data
 from reid.training.peer_losses import batch_hard_triplet
@@ -49,7 +48,7 @@ def trainable(model: LvlmModel, end_to_end: bool) -> list[dict]:
     return [n for n, p in model.named_parameters() if p.requires_grad]
 
 
-class LvlmTask:
+class LvlmTask(ModelTask, IdAccuracyLog):
     """One phase as an engine task: ID on the BNNeck feature's logits + triplet on the feature before it."""
 
     def __init__(self, model: LvlmModel, section: LvlmReid, data: TrainingData, tokens: torch.Tensor, train: Train,
@@ -66,22 +65,12 @@ class LvlmTask:
                                           weight_decay=image.weight_decay)
         self.weights = {"id": section.losses.id, "triplet": section.losses.triplet}
         self.tokens = tokens.to(ctx.device)
-        self.net: nn.Module = model if not ctx.enabled else DistributedDataParallel(
-            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        self.net = ddp(model, ctx)
         self.train_set = data.dataset(model.config, train.augment, train.seed)
         self.sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed,
                                             ctx.rank, ctx.world)
         self.loader = DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=train.workers,
                                  pin_memory=ctx.device.type == "cuda")
-
-    def start(self) -> None:
-        pass
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
 
     def lr(self, epoch: int, step: int) -> float:
         """Stage 2: WarmupMultiStepLR per epoch; stage 1: constant."""
@@ -104,23 +93,6 @@ class LvlmTask:
                   "triplet": batch_hard_triplet(out.features, labels, self.section.losses.triplet_margin)}
         return losses, (out, labels)
 
-    def after_step(self, batch: Any, out: tuple[Any, torch.Tensor], losses: dict[str, torch.Tensor]) -> torch.Tensor:
-        out, labels = out
-        with torch.no_grad():
-            correct = out.logits.argmax(1).eq(labels).sum().float()
-            return torch.stack([*(losses[n].detach() for n in self.weights), correct,
-                                torch.tensor(float(len(labels)), device=self.ctx.device),
-                                torch.ones((), device=self.ctx.device)])
-
-    def postfix(self, shown: dict[str, float]) -> dict[str, str]:
-        return {n: f"{v:.3f}" for n, v in shown.items()}
-
-    def end_epoch(self, epoch: int, sums: list[float]) -> dict[str, float]:
-        *loss_sums, correct, count, batches = sums
-        record = {f"{self.name}/loss/{n}": s / batches for n, s in zip(self.weights, loss_sums)}
-        record[f"{self.name}/acc/id"] = correct / count
-        record[f"{self.name}/lr"] = self.optimizer.param_groups[0]["lr"]
-        return record
 
 
 def training_tokens(semantic_dir: str | Path, data: TrainingData) -> dict:

@@ -21,13 +21,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from reid.config.checks import check_device, check_identities
 from reid.data.protocol import read_protocol
-from reid.engine.distributed import Dist, barrier, init_distributed, shutdown
-from reid.engine.loop import fit
+from reid.engine.distributed import Dist, barrier, ddp, init_distributed, shutdown
+from reid.engine.loop import ModelTask, fit
 from reid.engine.state import fingerprint
 from reid.errors import ArtifactError, building
 from reid.model.checkpoint import load_checkpoint, save_checkpoint
@@ -39,6 +38,7 @@ from reid.model.params import Model
 from reid.training.config import ClipFgdi, ClipReid, Stage1, Train, recipe
 from reid.training.data import TrainingData, load_training_data
 from reid.training.features import extract_training_features
+from reid.training.id_log import IdAccuracyLog
 from reid.training.losses import id_loss
 from reid.training.peer_losses import apn_loss, batch_hard_triplet, domain_loss, supcon
 from reid.training.sampler import IdentityBatchSampler
@@ -121,7 +121,7 @@ def image_losses(out: PeerOutput, labels: torch.Tensor, domains: torch.Tensor, t
     return losses
 
 
-class PeerImageTask:
+class PeerImageTask(ModelTask, IdAccuracyLog):
     """The prior (ID + triplet) or the final phase (+ i2tce, APN) as an engine task."""
 
     def __init__(self, model: PeerModel, fgdi: ClipFgdi, data: TrainingData, train: Train, ctx: Dist,
@@ -138,8 +138,7 @@ class PeerImageTask:
             self.weights["i2tce"] = w.i2tce * (1.0 - fgdi.beta)
             if fgdi.beta > 0:
                 self.weights["apn"] = fgdi.beta
-        self.net: nn.Module = model if not ctx.enabled else DistributedDataParallel(
-            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        self.net = ddp(model, ctx)
         self.train_set = data.dataset(model.config, train.augment, train.seed)
         self.sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed,
                                             ctx.rank, ctx.world)
@@ -149,12 +148,6 @@ class PeerImageTask:
     def start(self) -> None:
         if self.resume_optimizer is not None:  # FGDI: the prior's optimiser continues
             self.optimizer.load_state_dict(self.resume_optimizer)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
 
     def lr(self, epoch: int, step: int) -> float:
         return peer_image_factor(self.fgdi.image, self.offset + epoch + 1)
@@ -173,23 +166,8 @@ class PeerImageTask:
         domains = self.domains[index.to(self.ctx.device)]
         return image_losses(out, labels, domains, self.text, self.fgdi, "apn" in self.weights), (out, labels)
 
-    def after_step(self, batch: Any, out: tuple[Any, torch.Tensor], losses: dict[str, torch.Tensor]) -> torch.Tensor:
-        out, labels = out
-        with torch.no_grad():
-            values = [losses[n].detach() for n in self.weights]
-            correct = out.logits[1].argmax(1).eq(labels).sum().float()
-            return torch.stack([*values, correct, torch.tensor(float(len(labels)), device=self.ctx.device),
-                                torch.ones((), device=self.ctx.device)])
-
-    def postfix(self, shown: dict[str, float]) -> dict[str, str]:
-        return {n: f"{v:.3f}" for n, v in shown.items()}
-
-    def end_epoch(self, epoch: int, sums: list[float]) -> dict[str, float]:
-        *loss_sums, correct, count, batches = sums
-        record = {f"{self.name}/loss/{n}": s / batches for n, s in zip(self.weights, loss_sums)}
-        record[f"{self.name}/acc/id"] = correct / count
-        record[f"{self.name}/lr"] = self.optimizer.param_groups[0]["lr"]
-        return record
+    def id_logits(self, out: PeerOutput) -> torch.Tensor:
+        return out.logits[1]  # the projection's BNNeck classifier
 
 
 # ---------------------------------------------------------------- prompt phases
@@ -225,7 +203,7 @@ def prompt_losses(text_side: nn.Module, image: torch.Tensor, labels: torch.Tenso
     return losses
 
 
-class PeerPromptTask:
+class PeerPromptTask(ModelTask):
     """A prompt phase as an engine task: batches of the image features extracted once, in one order or
     re-shuffled per epoch."""
 
@@ -246,19 +224,7 @@ class PeerPromptTask:
             groups.append({"params": list(head.parameters()), "base_lr": fgdi.domain_lr})
             self.weights["domain"] = fgdi.omega
         self.optimizer = torch.optim.Adam(groups, lr=schedule.lr, weight_decay=schedule.weight_decay)
-        self.text_side: nn.Module = TextSide(model, relevant, fgdi.grl)
-        if ctx.enabled:
-            self.text_side = DistributedDataParallel(
-                self.text_side, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-
-    def start(self) -> None:
-        pass
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        self.text_side = ddp(TextSide(model, relevant, fgdi.grl), ctx)
 
     def lr(self, epoch: int, step: int) -> float:
         return stage1_lr(self.schedule, epoch) / self.schedule.lr

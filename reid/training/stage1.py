@@ -17,11 +17,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from reid.config.checks import check_device, check_identities
 from reid.data.protocol import read_protocol
-from reid.engine.distributed import Dist, barrier, init_distributed, shutdown
+from reid.engine.distributed import Dist, barrier, ddp, init_distributed, shutdown
 from reid.engine.logging import EpochLog, live_folder
 from reid.engine.loop import fit
 from reid.engine.state import fingerprint
@@ -186,10 +185,7 @@ class PromptTask:
         self.optimizer = torch.optim.Adam(
             [{"params": [model.prompts.tokens], "base_lr": stage.lr}], lr=stage.lr, weight_decay=stage.weight_decay
         )
-        self.text_side: nn.Module = TextSide(model)
-        if ctx.enabled:
-            self.text_side = DistributedDataParallel(
-                self.text_side, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        self.text_side = ddp(TextSide(model), ctx)
         self.sampler = IdentityBatchSampler(data.labels, train.ids_per_batch, train.images_per_id, train.seed,
                                             ctx.rank, ctx.world)
         self.labels = data.labels.to(ctx.device)

@@ -20,7 +20,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from reid.config.checks import check_device, check_identities
@@ -29,6 +28,7 @@ from reid.engine.distributed import (
     all_gather,
     barrier,
     broadcast_buffers,
+    ddp,
     init_distributed,
     shutdown,
 )
@@ -103,7 +103,7 @@ def prepare_model(model: MuvaModel, train: Train, ctx: Dist) -> nn.Module:
             raise ValueError("train.sync_bn needs CUDA devices (PyTorch's SyncBatchNorm does not train on CPU); "
                              "set train.sync_bn: false")
         model.image.bnneck = nn.SyncBatchNorm.convert_sync_batchnorm(model.image.bnneck)
-    return DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    return ddp(model, ctx)
 
 
 def step_losses(
