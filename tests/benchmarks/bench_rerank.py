@@ -1,6 +1,6 @@
 """k-reciprocal re-ranking: the neighbour-list implementation against the full-matrix one.
 
-    python tests/benchmarks/bench_rerank.py [--scale market|msmt|small] [--fraction 1] [--dim 512]
+    python -m tests.benchmarks.bench_rerank [--scale market|msmt|small] [--fraction 1] [--dim 512]
                                             [--device cpu|cuda] [--only chunked|full]
 
 Both see bench_eval's synthetic features (identity centre + camera bias + noise, L2-normalised)

@@ -1,7 +1,7 @@
 """Is the synthetic benchmark fit for purpose? A hand-crafted baseline answers with a table.
 
-    python tests/benchmarks/bench_synth_baseline.py            # generate the default config
-    python tests/benchmarks/bench_synth_baseline.py --root data/demo
+    python -m tests.benchmarks.bench_synth_baseline            # generate the default config
+    python -m tests.benchmarks.bench_synth_baseline --root data/demo
 
 Prints generation time, mAP / Rank-1 of colour-histogram retrieval per target domain
 (whole crop vs person box vs concatenated part boxes, against chance), the source × target

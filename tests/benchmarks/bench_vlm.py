@@ -1,10 +1,11 @@
 """The zero-shot check of the VLM prior (and, with --adapter, of MUSE's judge), on held-out captioned people.
 
-    python tests/benchmarks/bench_vlm.py [--model models/vlm] [--adapter models/muse] [--ids 50] [--pairs 400]
+    python -m tests.benchmarks.bench_vlm [--model models/vlm] [--adapter models/muse] [--ids 50] [--pairs 400]
 
 Two figures, both on identities of the captioned pool that the prior never trained on (split "test"):
 - caption → image retrieval: each of `--ids` people's caption scored against one image of every one of
-  them by the caption's log-likelihood given the image (teacher-forced); R@1 / R@5 against chance;
+  them by the caption's log-likelihood given the image (teacher-forced); R@1 / R@5 against chance, and
+  how much more likely a caption is under its own image than under another's (0 = the image is ignored);
 - Yes/No accuracy on `--pairs` pairs (half same identity, half not): μ = p("No") < 0.5 answers Yes. The
   prior was never asked this question, so about chance is expected of it; the judge (--adapter) learnt
   it on the source domain's pairs, so this is its transfer to another look.
@@ -83,6 +84,9 @@ def main() -> None:
     print(f"caption -> image retrieval over {len(first)} held-out people (from {CAPTIONS}): "
           f"R@1 {100 * (rank < 1).mean():.1f} %  R@5 {100 * (rank < 5).mean():.1f} %  "
           f"(chance {100 / len(first):.1f} % / {500 / len(first):.1f} %), {1000 * per_caption:.1f} ms per scored caption")
+    others = (scores.sum(1) - scores.diagonal()) / (len(first) - 1)
+    print(f"image use: a caption's log-likelihood given its own image minus given another person's, "
+          f"{(scores.diagonal() - others).mean():+.3f} nats on average (0 = the prior ignores the image)")
     pairs = held_out_pairs(test, args.pairs, seed=0)
     for name, judge in (("prior", bundle), *((("judge", load_judge(vlm, args.adapter)),) if args.adapter else ())):
         began = time.perf_counter()
