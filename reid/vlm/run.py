@@ -26,7 +26,6 @@ from reid.errors import ArtifactError
 from reid.synth.captioned import CAPTIONS
 from reid.utils.device import autocast, resolve_device
 from reid.utils.progress import progress
-from reid.vlm.build import demo_model, demo_processor
 from reid.vlm.config import Vlm
 from reid.vlm.inputs import IGNORE, Collate, ImageTuples, Question, model_inputs
 from reid.vlm.load import SKIPPED, require_mllm
@@ -88,6 +87,8 @@ def train_vlm_prior(captions: pl.DataFrame, vlm: Vlm, instructions: tuple[str, .
     """Build the stand-in (its tokenizer from the captions and every prompt), train it to caption the "train"
     rows (the "test" rows are the held-out check), save it in Hugging Face format; returns the last record."""
     require_mllm("vlm.model")
+    from reid.vlm.build import demo_model, demo_processor  # transformers: only where a VLM is trained
+
     demo, device = vlm.demo, resolve_device(vlm.device)
     train, test = (captions.filter(pl.col("split") == s) for s in ("train", "test"))
     processor = demo_processor([*captions["caption"].to_list(), *vocabulary_texts(instructions)], vlm.image_size)
