@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from torch.utils.data import DataLoader, Subset
 
 from reid.data.loading import Preprocess
 from reid.engine.distributed import Dist
-from reid.engine.loop import fit
+from reid.engine.loop import ModelTask, fit
 from reid.engine.schedule import warmup_cosine
 from reid.engine.state import fingerprint
 from reid.utils.files import atomic_save
@@ -104,7 +103,7 @@ def run_pretrain(
     return history[-1] if history else {}
 
 
-class ClipTask:
+class ClipTask(ModelTask):
     """Pre-training as an engine task: each epoch a seeded permutation of full batches, the temperature
     clamped after every step, the zero-shot check after every epoch."""
 
@@ -121,15 +120,6 @@ class ClipTask:
         # lr_at is the rate itself: a base_lr of 1 applies it unchanged
         self.optimizer = torch.optim.AdamW(_decay_groups(model, config.weight_decay), lr=config.lr)
         self.loss_fn = open_clip.ClipLoss()
-
-    def start(self) -> None:
-        pass
-
-    def state_dict(self) -> dict[str, dict]:
-        return {"model": self.model.state_dict()}
-
-    def load_state_dict(self, state: dict[str, dict]) -> None:
-        self.model.load_state_dict(state["model"])
 
     def lr(self, epoch: int, step: int) -> float:
         return lr_at(self.config, step, self.total)

@@ -94,7 +94,6 @@ class LvlmTask(ModelTask, IdAccuracyLog):
         return losses, (out, labels)
 
 
-
 def training_tokens(semantic_dir: str | Path, data: TrainingData) -> dict:
     """Stage `semantic`'s table for exactly these training images (row i: manifest row i)."""
     return read_tokens(Path(semantic_dir), data.paths)
