@@ -48,14 +48,14 @@ def mask_loss(mask_logits: torch.Tensor, targets: torch.Tensor, smoothing: float
     """Mask loss (Eq. 8-9): BCE on the logits M_l of every layer + soft Dice on sigmoid(M_l) per part mask.
 
     mask_logits [L, B, P, Npatch], targets G narrowed to the same parts [B, P, Npatch] in {0, 1};
-    both terms are averaged over layers, images and parts.  Dice (Eq. 9) is computed on
-    fractions of the patch grid (sums / Npatch) with `smoothing` 1e-3, the reference code's
-    effective value (SPEC §5): an empty target predicted empty costs ~0, a non-empty target
-    predicted empty ~1, whatever the part's size.
+    both terms are averaged over layers, images and parts.  Dice (Eq. 9) sums over the patches
+    (counts, not fractions) with `smoothing` 1e-3, the reference code's effective value (SPEC §5):
+    an empty target predicted empty costs ~0, and any predicted mass on an empty target costs
+    nearly 1 (on fractions the smoothing would be Npatch times larger and forgive it).
     """
     targets = targets.to(mask_logits.dtype).expand_as(mask_logits)
     bce = F.binary_cross_entropy_with_logits(mask_logits, targets)
     probs = mask_logits.sigmoid()
-    overlap = (probs * targets).mean(-1)
-    dice = 1.0 - (2.0 * overlap + smoothing) / (probs.mean(-1) + targets.mean(-1) + smoothing)
+    overlap = (probs * targets).sum(-1)
+    dice = 1.0 - (2.0 * overlap + smoothing) / (probs.sum(-1) + targets.sum(-1) + smoothing)
     return bce + dice.mean()
