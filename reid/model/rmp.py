@@ -65,10 +65,10 @@ class ResidualMaskPredictor(nn.Module):
                 proj=nn.Linear(num_patches, num_patches),
             )
         )
-        for module in self.modules():  # as the authors' code: trunc-normal(0.02) weights, zero biases
-            if isinstance(module, nn.Linear):
+        for module in self.modules():  # as the authors' code: trunc-normal(0.02) weights, zero MLP biases,
+            if isinstance(module, nn.Linear):  # the cross-attention's output bias keeps PyTorch's default
                 nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
+                if module.bias is not None and module is not self.cross_attn.out:
                     nn.init.zeros_(module.bias)
 
     def forward(self, local_tokens: torch.Tensor, patches: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:

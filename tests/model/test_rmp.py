@@ -54,3 +54,13 @@ def test_cross_attention_matches_a_per_head_reference():
     expected = attn.out(torch.cat(outputs, dim=-1))
     torch.testing.assert_close(attn(queries, context), expected)
     assert attn.q.bias is None and attn.k.bias is None and attn.v.bias is None and attn.out.bias is not None
+
+
+def test_init_zeroes_the_mlp_biases_and_keeps_pytorchs_default_for_the_attention_output_bias():
+    """As the authors' code: nn.Linear's default bias U(-1/sqrt(D), 1/sqrt(D)) on the cross-attention output."""
+    torch.manual_seed(0)
+    rmp = ResidualMaskPredictor(64, 10, 2)
+    assert torch.equal(rmp.mlp.fc.bias, torch.zeros(10)) and torch.equal(rmp.mlp.proj.bias, torch.zeros(10))
+    out_bias = rmp.cross_attn.out.bias
+    assert out_bias.abs().max() <= 1 / math.sqrt(64) and out_bias.abs().min() > 0
+    assert out_bias.std() > 0.5 / math.sqrt(3 * 64)  # uniform on ±1/8 has std 0.072; zero would fail
