@@ -234,6 +234,7 @@ def _build(
             "camid": [rec.cam - 1 for rec, _, _ in rows],
             "width": [p[0] for _, _, p in rows],
             "height": [p[1] for _, _, p in rows],
+            "digest": [p[2] for _, _, p in rows],
             "synthetic": [synthetic] * len(rows),
         },
         schema=MANIFEST_SCHEMA,
@@ -266,8 +267,8 @@ def _nothing_usable(
 
 def probe_many(
     paths: Sequence[str], workers: int | None = None, desc: str = "probe", min_parallel: int = 2000
-) -> list[tuple[int, int] | str]:
-    """(width, height) or the failure reason for every path, in order, over `workers` processes.
+) -> list[tuple[int, int, str] | str]:
+    """(width, height, digest) or the failure reason for every path, in order, over `workers` processes.
 
     Below `min_parallel` paths a process pool costs more than it saves.
     """
@@ -280,9 +281,9 @@ def probe_many(
         return list(progress(pool.map(_probe_one, paths, chunksize=chunk), desc=desc, total=len(paths)))
 
 
-def _probe_one(path: str) -> tuple[int, int] | str:
+def _probe_one(path: str) -> tuple[int, int, str] | str:
     try:
         info = probe_image(path)
     except ImageError as exc:
         return str(exc)
-    return info.width, info.height
+    return info.width, info.height, info.digest

@@ -23,6 +23,7 @@ MANIFEST_SCHEMA = {
     "camid": pl.Int64,
     "width": pl.Int32,
     "height": pl.Int32,
+    "digest": pl.Utf8,  # of the file's bytes (reid.utils.images.probe_image): a redrawn image changes the manifest
     "synthetic": pl.Boolean,
 }
 QUARANTINE_SCHEMA = {"dataset": pl.Utf8, "split": pl.Utf8, "path": pl.Utf8, "reason": pl.Utf8}

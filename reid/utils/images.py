@@ -1,13 +1,17 @@
 """The one image loader (OpenCV) and the fast header probe used by ingestion.
 
 Decoding every image of MSMT17 (126k files) would take minutes; ingestion only needs the
-size and evidence that the file is a complete image.  `probe_image` reads the header with
-Pillow (lazy: no pixel decoding; OpenCV has no header-only API) and checks the format's
-end marker, which is what a truncated download loses.
+size, evidence that the file is a complete image, and a fingerprint of its bytes.  `probe_image`
+reads the file once, the header with Pillow (lazy: no pixel decoding; OpenCV has no header-only
+API), checks the format's end marker (what a truncated download loses) and hashes the bytes: the
+digest goes into the manifest, so an image redrawn or replaced under the same name changes the
+manifest and DVC re-runs every stage that read it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,40 +34,36 @@ class ImageError(ValueError):
 class ImageInfo:
     width: int
     height: int
+    digest: str  # BLAKE2b-64 of the file's bytes, hex
 
 
 def probe_image(path: str | os.PathLike) -> ImageInfo:
-    """Return the size of `path` without decoding pixels; raise ImageError if unusable.
+    """Return the size and content digest of `path` without decoding pixels; raise ImageError if unusable.
 
     Catches: missing or zero-byte files, unknown formats, and truncated JPEG/PNG files
     (missing end-of-image marker).
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        data = path.read_bytes()
     except OSError as exc:
-        raise ImageError(f"cannot stat: {exc.strerror}") from exc
-    if size == 0:
+        raise ImageError(f"cannot read: {exc.strerror}") from exc
+    if not data:
         raise ImageError("zero-byte file")
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
             fmt = img.format
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ImageError(f"not a readable image ({exc.__class__.__name__})") from exc
     if width <= 0 or height <= 0:
         raise ImageError(f"invalid size {width}x{height}")
-    _check_trailer(path, fmt, size)
-    return ImageInfo(width, height)
+    _check_trailer(data[-32:], fmt)
+    return ImageInfo(width, height, hashlib.blake2b(data, digest_size=8).hexdigest())
 
 
-def _check_trailer(path: Path, fmt: str | None, size: int) -> None:
+def _check_trailer(tail: bytes, fmt: str | None) -> None:
     """Raise ImageError if a JPEG/PNG lacks its end marker (a truncated file)."""
-    if fmt not in ("JPEG", "PNG"):
-        return
-    with open(path, "rb") as fh:
-        fh.seek(max(0, size - 32))
-        tail = fh.read()
     if fmt == "JPEG" and _JPEG_EOI not in tail:
         raise ImageError("truncated JPEG (no end-of-image marker)")
     if fmt == "PNG" and _PNG_IEND not in tail:

@@ -210,3 +210,17 @@ def test_manifest_paths_follow_the_workspace(tmp_path: Path, monkeypatch: pytest
     shutil.rmtree(first / "datasets")
     monkeypatch.chdir(tmp_path / "second")
     assert all(Path(p).is_file() for p in paths)
+
+
+def test_an_image_redrawn_under_its_name_changes_only_its_manifest_row(tmp_path: Path) -> None:
+    """Same name, same size, other pixels (a regenerated demo image): the digest changes, so DVC
+    sees a new manifest and re-runs the stages downstream; the other rows keep theirs."""
+    d = fx.make_market(tmp_path)
+    before = ingest_dataset(tmp_path, "MA", workers=1).manifest
+    redrawn = d / "bounding_box_train" / "0007_c3s1_000100_01.jpg"
+    fx._img(redrawn, 128, 64, value=200)
+    after = ingest_dataset(tmp_path, "MA", workers=1).manifest
+    changed = before.join(after, on="image_id", suffix="_after").filter(pl.col("digest") != pl.col("digest_after"))
+    assert changed["image_id"].to_list() == ["MA/bounding_box_train/0007_c3s1_000100_01.jpg"]
+    assert before.drop("digest").equals(after.drop("digest"))
+    assert all(len(x) == 16 for x in after["digest"])
