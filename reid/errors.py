@@ -7,13 +7,18 @@ Everything else that escapes a stage is a bug and keeps its traceback.  The mess
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
 class ReidError(Exception):
-    """A problem with the inputs, not the code: the stage prints its message and exits with status 2."""
+    """A problem with the inputs, not the code: the stage prints its message and exits with `status` 2."""
+
+    status = 2
 
 
 class ConfigError(ReidError, ValueError):
@@ -52,19 +57,61 @@ def building(key: str) -> Iterator[None]:
         raise ConfigError(key, ..., str(exc)) from None
 
 
+class DiskFullError(ReidError):
+    """The disk (or the quota) filled while writing `path`: no input change fixes it, so status 1."""
+
+    status = 1
+
+    def __init__(self, path: str | os.PathLike | None, code: int = errno.ENOSPC,
+                 kept: str = "everything written before is kept", needed: int | None = None):
+        self.path = path
+        space = [f"needs about {_size(needed)}"] if needed else []
+        folder = next((p for p in Path(path).absolute().parents if p.is_dir()), None) if path else None
+        if folder is not None:
+            space.append(f"{_size(shutil.disk_usage(folder).free)} free on {folder}")
+        where = f" ({', '.join(space)})" if space else ""
+        super().__init__(f"{_DISK_FULL[code]} writing {path or 'a file'}{where}; {kept}; free space there and re-run")
+
+
+_DISK_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+_DISK_FULL_TEXT = {"no space left on device": errno.ENOSPC, "disk quota exceeded": errno.EDQUOT}  # errno-less writers
 _NOT_ALLOWED = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only store or output folder: the user's to fix
+
+
+def _size(n: int) -> str:
+    """Bytes for people: 512 B, 3.4 MB, 1.2 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def disk_full(exc: BaseException | None) -> tuple[int, str | None] | None:
+    """(errno, file name or None) of the full disk behind `exc`, if any. torch's writer raises a bare
+    RuntimeError ("enforce fail at inline_container.cc") with the file's OSError as its context;
+    writers without an errno (polars, torch's own file writer) say "No space left on device"."""
+    for _ in range(8):  # a chain, never a cycle in practice; bounded all the same
+        if exc is None:
+            return None
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            return exc.errno, exc.filename
+        code = next((c for text, c in _DISK_FULL_TEXT.items() if text in str(exc).lower()), None)
+        if code is not None:
+            return code, None
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def user_failure(exc: BaseException) -> tuple[str, int] | None:
     """(one-line message, exit status) for an error the user can fix; None for a bug (keep its traceback).
 
-    A `ReidError` exits with status 2; a full disk, which no input change fixes, with status 1.
+    A `ReidError` exits with its status (2; a full disk, which no input change fixes, 1).
     """
+    full = disk_full(exc) if not isinstance(exc, ReidError) else None
+    if full is not None:
+        exc = DiskFullError(full[1], full[0])
     if isinstance(exc, ReidError):
-        return " ".join(str(exc).split()), 2
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        where = exc.filename or "a file"
-        return f"no space left on device writing {where}: free space there and re-run (everything written before is kept)", 1
+        return " ".join(str(exc).split()), exc.status
     if isinstance(exc, OSError) and exc.errno in _NOT_ALLOWED and exc.filename:
         return (f"{exc.filename}: {exc.strerror.lower()}; make it (or its folder) writable, or point the "
                 f"stage's output elsewhere (everything written before is kept)"), 2

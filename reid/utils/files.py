@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from reid.errors import ReidError
-
-_DISK_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+from reid.errors import DiskFullError, disk_full
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], needed: int | None = None) -> Path:
     """`write(file)` into `path`.tmp, fsync, then `os.replace` onto `path`: the old file stays whole until the new one is.
 
     The writer gets a Python file object, so a failed write keeps its errno (torch's writer then
     raises a bare RuntimeError with that OSError as its context). On any failure the temporary
-    file is removed; a full disk (ENOSPC, EDQUOT) is a `ReidError` naming the path.
+    file is removed; a full disk (ENOSPC, EDQUOT) is a `DiskFullError` (status 1) naming the path,
+    the space free there and `needed`, the file's expected size, when the caller knows it.
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -32,34 +30,32 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        full = _disk_full(exc)
+        full = disk_full(exc)
         if full is not None:
             kept = f"the previous {path} is left as it was" if path.exists() else f"{path} was not written"
-            raise ReidError(
-                f"{_DISK_FULL[full.errno]} while writing {path}; {kept}. Free some space on "
-                f"{path.parent.resolve()} and re-run the stage"
-            ) from exc
+            raise DiskFullError(path, full[0], kept, needed) from exc
         raise
     return path
 
 
-def _disk_full(exc: BaseException | None) -> OSError | None:
-    """The full-disk OSError behind `exc`: torch's writer raises a bare RuntimeError ("enforce fail at
-    inline_container.cc") while the file's own OSError is left as its context."""
-    for _ in range(8):  # a chain, never a cycle in practice; bounded all the same
-        if exc is None:
-            return None
-        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
-            return exc
-        exc = exc.__cause__ or exc.__context__
-    return None
+def tensor_bytes(obj: Any) -> int:
+    """Bytes of the tensors in `obj` (nested in dicts, lists, tuples): about what `torch.save` writes."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.untyped_storage().nbytes()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """`torch.save` `obj` to `path` through `atomic_write`: a kill or a full disk leaves the previous file whole."""
     import torch  # here, so that the data stages importing this module do not load torch
 
-    return atomic_write(path, lambda fh: torch.save(obj, fh))
+    return atomic_write(path, lambda fh: torch.save(obj, fh), needed=tensor_bytes(obj))
 
 
 def reason_of(exc: BaseException, limit: int = 160) -> str:

@@ -10,7 +10,7 @@ import torch
 
 import reid.engine.state as state_module
 from reid.engine.state import STATE_FILE, load_state, save_state
-from reid.errors import ArtifactError, ConfigError, ReidError
+from reid.errors import ArtifactError, ConfigError, DiskFullError, ReidError
 from reid.model.checkpoint import load_checkpoint, save_checkpoint
 from reid.model.muva import build_muva
 from tests.kit.params import tiny_config
@@ -63,8 +63,9 @@ def test_a_full_disk_keeps_the_previous_state_and_says_so(tmp_path, monkeypatch)
     path = save_state(tmp_path, PAYLOAD)
     before = path.read_bytes()
     monkeypatch.setattr(torch, "save", _disk_full_after(100))
-    with pytest.raises(ReidError, match=rf"no space left on device while writing {path}; the previous {path} "
-                                        rf"is left as it was\. Free some space"):
+    with pytest.raises(DiskFullError, match=rf"^no space left on device writing {path} \(needs about [\d.]+ kB, "
+                                            rf"[\d.]+ [kMG]?B free on {tmp_path}\); the previous {path} is left as "
+                                            rf"it was; free space there and re-run$"):
         save_state(tmp_path, {**PAYLOAD, "epoch": 2})
     monkeypatch.undo()
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [STATE_FILE]
@@ -77,10 +78,10 @@ def test_a_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path,
     save_checkpoint(model, path, extra={"epoch": 1})
     before = path.read_bytes()
     monkeypatch.setattr(torch, "save", _disk_full_after(10))
-    with pytest.raises(ReidError, match=rf"no space left on device while writing {path}; the previous"):
+    with pytest.raises(DiskFullError, match=rf"no space left on device writing {path} \(.*\); the previous"):
         save_checkpoint(model, path, extra={"epoch": 2})
-    with pytest.raises(ReidError, match=rf"no space left on device while writing {tmp_path / 'new.pt'}; "
-                                        rf"{tmp_path / 'new.pt'} was not written"):
+    with pytest.raises(DiskFullError, match=rf"no space left on device writing {tmp_path / 'new.pt'} \(.*\); "
+                                            rf"{tmp_path / 'new.pt'} was not written"):
         save_checkpoint(model, tmp_path / "new.pt")
     monkeypatch.undo()
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
@@ -98,7 +99,7 @@ def test_a_full_disk_while_writing_the_prior_keeps_the_previous_one(tmp_path, mo
     save_open_clip(clip, TINY_CLIP, path)
     before = path.read_bytes()
     monkeypatch.setattr(torch, "save", _disk_full_after(10))
-    with pytest.raises(ReidError, match="no space left on device while writing"):
+    with pytest.raises(DiskFullError, match=f"no space left on device writing {path}"):
         save_open_clip(clip, TINY_CLIP, path)
     monkeypatch.undo()
     assert path.read_bytes() == before and not (tmp_path / "clip.pt.tmp").exists()
