@@ -33,11 +33,13 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def check_custom_folders(custom: Mapping[str, str], root: str | os.PathLike, custom_dir: str | os.PathLike) -> None:
-    """Every custom dataset exists and lies where the ingest stage's dependencies can see it."""
+    """Every custom dataset exists and lies where the ingest stage's dependencies can see it; a relative
+    folder is read from the working directory (the repository), as ingestion reads it."""
     for key, folder in custom.items():
         path = Path(folder)
         if not path.exists():
-            raise ConfigError(f"data.custom.{key}", folder, "no such folder (paths are relative to the repository root)",
+            raise ConfigError(f"data.custom.{key}", folder, f"no such folder {path.absolute()} (a relative folder is "
+                              f"relative to the repository root, the working directory)",
                               fix="give the folder holding the dataset's listing (CSV or parquet) and images")
         path = path if path.is_dir() else path.parent  # the listing file itself names its folder
         if not (_inside(path, Path(root)) or _inside(path, Path(custom_dir))):

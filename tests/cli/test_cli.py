@@ -24,6 +24,9 @@ import reid.evaluation.extract
 import reid.feature_store
 from reid import load_model
 from reid.cli import app
+from reid.evaluation.bootstrap import bootstrap_draws
+from reid.evaluation.metrics import evaluate_features
+from reid.evaluation.run import bootstrap_seed
 from reid.feature_store import read_features
 from reid.model.checkpoint import save_checkpoint
 from reid.model.factory import build_image_side
@@ -34,6 +37,7 @@ from stages.common import main
 from tests.kit import datasets as fx
 from tests.kit.clip import IMAGE_SIZE, TINY_CLIP
 from tests.kit.params import peer, pipeline_params, tiny_config
+from tests.kit.prior import write_prior
 
 runner = CliRunner()
 
@@ -87,22 +91,45 @@ def test_ingest_and_protocol_commands(tmp_path: Path) -> None:
     assert failed_cleanly(result, "train.ids_per_batch"), result.output
 
 
-@pytest.mark.filterwarnings("ignore::reid.data.summary.CountMismatchWarning")
-def test_a_custom_dataset_written_as_the_readme_shows_is_ingested(tmp_path: Path, monkeypatch) -> None:
-    """`data.custom: {CAM: data/custom/mycams}` is relative to the repository for the check and for ingestion alike."""
-    fx.make_custom(tmp_path / "data" / "custom")
-    (tmp_path / "datasets").mkdir()
-    file = params_file(tmp_path)
+def ingest_custom(route: str, folder: str, tmp_path: Path, monkeypatch, capsys) -> tuple[int, str]:
+    """Ingest `data.custom: {CU: folder}` (data.root: data/demo, which does not hold it) from `tmp_path`, the
+    repository, by `route`: written in params.yaml for `python -m stages.ingest`, or `reid ingest -S data.custom=...`."""
+    custom = {"custom": {"CU": folder}} if route == "params.yaml" else {}
+    file = params_file(tmp_path, data={"root": "data/demo", "datasets": ["CU"], **custom})
     monkeypatch.chdir(tmp_path)
-    result = invoke("ingest", "--params", file, "--root", "datasets", "--manifests", "m",
-                    "-S", "data.custom={CAM: data/custom/mycams}", "-S", "data.datasets=[CAM]")
-    assert result.exit_code == 0, result.output
-    assert pl.read_parquet(tmp_path / "m" / "CAM.parquet")["path"][0] == "data/custom/mycams/a.jpg"
+    if route == "reid ingest -S":
+        result = invoke("ingest", "--params", file, "-S", f"data.custom={{CU: {folder}}}")
+        return result.exit_code, result.output
+    monkeypatch.setattr(sys, "argv", ["ingest", "--params", str(file)])
+    try:
+        main("ingest")
+    except SystemExit as exit_:
+        return int(exit_.code or 0), capsys.readouterr().err
+    return 0, capsys.readouterr().err
 
 
-def test_a_custom_dataset_that_is_not_there_is_named(tmp_path: Path) -> None:
-    result = invoke("ingest", "--params", params_file(tmp_path), "--root", tmp_path, "-S", "data.custom={CU: nofolder}")
-    assert failed_cleanly(result, "data.custom.CU = 'nofolder': no such folder"), result.output
+ROUTES = ["params.yaml", "reid ingest -S"]
+
+
+@pytest.mark.filterwarnings("ignore::reid.data.summary.CountMismatchWarning")
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_custom_dataset_written_as_the_readme_shows_is_ingested(route: str, tmp_path: Path, monkeypatch, capsys):
+    """`data.custom: {CU: data/custom/cu}` is relative to the repository for the check and for ingestion alike."""
+    fx.make_custom(tmp_path / "data" / "custom").rename(tmp_path / "data" / "custom" / "cu")
+    status, output = ingest_custom(route, "data/custom/cu", tmp_path, monkeypatch, capsys)
+    assert status == 0, output
+    manifest = pl.read_parquet(tmp_path / "data" / "manifests" / "CU.parquet")
+    assert manifest["path"].to_list()[:2] == ["data/custom/cu/a.jpg", "data/custom/cu/sub/b.jpg"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_custom_dataset_that_is_not_there_is_named_with_its_resolved_path(route: str, tmp_path: Path, monkeypatch,
+                                                                             capsys):
+    (tmp_path / "data" / "demo" / "data" / "custom" / "cu").mkdir(parents=True)  # under data.root: not what is meant
+    status, output = ingest_custom(route, "data/custom/cu", tmp_path, monkeypatch, capsys)
+    assert status == 2 and len(output.strip().splitlines()) == 1, output
+    assert (f"data.custom.CU = 'data/custom/cu': no such folder {tmp_path / 'data/custom/cu'} (a relative folder is "
+            f"relative to the repository root, the working directory); give the folder holding") in output
 
 
 def test_embed_writes_the_api_features(bench, images, tmp_path):
@@ -209,6 +236,34 @@ def test_evaluate_a_dataset_equals_the_stage_on_that_target(bench, tmp_path):
            {k: in_protocol[k] for k in ("mAP", "rank1", "rank5", "rank10", "queries", "gallery")}
 
 
+def test_evaluate_a_clip_prior_on_datasets_is_the_evaluator_on_its_embeddings(bench, tmp_path):
+    """One line per target with the bootstrap helper's intervals, and the numbers of the evaluator run on the
+    prior's `embed` by hand."""
+    write_prior(tmp_path / "clip.pt")
+    out, draws = tmp_path / "e.json", 200
+    result = invoke("evaluate", "-m", tmp_path / "clip.pt", "--dataset", "C3", "--dataset", "MA",
+                    "--manifests", bench.manifests, "--json", out, "--workers", 0,
+                    "-S", f"evaluation.bootstrap_draws={draws}")
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    assert record["method"] == "clip_prior" and record["average"]["targets"] == "C3,MA"
+    prior = load_model(tmp_path / "clip.pt", "cpu")
+    for target in ("C3", "MA"):
+        frame = pl.read_parquet(bench.manifests / f"{target}.parquet")
+        query, gallery = (frame.filter(pl.col("split") == s) for s in ("query", "gallery"))
+        metrics = evaluate_features(prior.embed(query["path"].to_list()), prior.embed(gallery["path"].to_list()),
+                                    *(f[c].to_numpy() for c in ("pid", "camid") for f in (query, gallery)))
+        ci = bootstrap_draws(metrics.ap, metrics.first_hit, query["pid"].to_numpy(), draws,
+                             seed=bootstrap_seed(target)).intervals(0.95)
+        assert record[target]["mAP"] == round(100 * metrics.mAP, 2) and record[target]["queries"] == metrics.num_valid
+        lines = [line for line in result.output.splitlines() if line.startswith(f"{target}")]
+        assert len(lines) == 1, result.output
+        shown = {k: f"{100 * getattr(metrics, k):.2f} [{100 * ci[k].low:.2f}, {100 * ci[k].high:.2f}]"
+                 for k in ("mAP", "rank1")}
+        assert lines[0].startswith(f"{target}: mAP {shown['mAP']}  mINP {100 * metrics.mINP:.2f}  "
+                                   f"Rank-1 {shown['rank1']}  "), (lines[0], shown)
+
+
 @pytest.mark.slow  # torch's dynamo exporter: ~10 s even for a tiny model
 def test_export_matches_pytorch_in_onnxruntime(tmp_path):
     ort = pytest.importorskip("onnxruntime")
@@ -236,6 +291,8 @@ def test_bad_arguments_are_one_line_and_status_2(bench, images, tmp_path):
         "not an image": ["search", "-m", ck, "--gallery", images, "--query", tmp_path / "notes.txt"],
         "no such file or folder": ["search", "-m", ck, "--gallery", tmp_path / "nowhere", "--query", images / "1.jpg"],
         "C9.parquet is missing": ["evaluate", "-m", ck, "--dataset", "C9", "--manifests", bench.manifests],
+        "nor an open_clip checkpoint": ["evaluate", "-m", tmp_path / "notes.txt", "--dataset", "C3",
+                                        "--manifests", bench.manifests],
         "expected KEY=VALUE": ["stage1", "--set", "train.epochs"],
         "unknown key": ["stage2", "--set", "train.epoch=1"],
     }
