@@ -4,10 +4,12 @@ The benchmark must reward part-level features over global ones (the paper's prem
 identities are sampled on purpose to be confusable as a whole and separable by parts:
 
 - every part draws from a small domain wardrobe, so many people share a shirt colour;
-- identities come in *families* that share one colour pair and one head look, with the pair
-  swapped between top and bottom (red shirt + blue trousers vs blue shirt + red trousers
-  have the same whole-body colour histogram) and different part details (pattern, sleeves,
-  legwear, bag, hat, hair length, shoes);
+- identities come in *families* that share one colour pair, swapped between top and bottom
+  (red shirt + blue trousers vs blue shirt + red trousers have the same whole-body colour
+  histogram), and differ in part details (pattern, sleeves, legwear, bag, shoes) and in the
+  head: every member has its own hair colour and skin tone (hat and hair length drawn per
+  member too), so the head tells look-alikes apart as it does in real data (an earlier version
+  gave a family one head look, and the head token carried almost no identity);
 - the full attribute set is unique within a domain's pool.
 """
 
@@ -70,7 +72,7 @@ def _pick(rng: np.random.Generator, options: tuple) -> object:
 
 
 def _member(rng: np.random.Generator, wardrobe: Wardrobe, shirt: RGB, legs: RGB, skin: RGB, hair: RGB) -> Identity:
-    """One family member: the family's colours and head, its own part details."""
+    """One family member: the family's colours, its own head and part details."""
     accents = tuple(c for c in wardrobe.clothes if c != shirt)
     return Identity(
         skin=skin,
@@ -101,10 +103,11 @@ def sample_identities(rng: np.random.Generator, n: int, wardrobe: Wardrobe) -> l
     n_colours = len(wardrobe.clothes)
     while len(out) < n:
         a, b = (wardrobe.clothes[int(i)] for i in rng.choice(n_colours, 2, replace=False))
-        skin, hair = _pick(rng, wardrobe.skin), _pick(rng, wardrobe.hair)
-        for member in range(int(rng.integers(2, 4))):
+        size = int(rng.integers(2, 4))
+        hairs = rng.choice(len(wardrobe.hair), size, replace=False)  # the palettes hold >= 3 colours
+        for member in range(size):
             shirt, legs = (a, b) if member % 2 == 0 else (b, a)
-            ident = _member(rng, wardrobe, shirt, legs, skin, hair)
+            ident = _member(rng, wardrobe, shirt, legs, _pick(rng, wardrobe.skin), wardrobe.hair[int(hairs[member])])
             if ident in seen:
                 continue
             seen.add(ident)

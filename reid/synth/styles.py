@@ -76,7 +76,7 @@ class CameraStyle:
 
 
 _SKIN_EAST_ASIAN = ((228, 192, 162), (208, 168, 134), (186, 146, 112))
-_HAIR_DARK = ((22, 18, 18), (48, 34, 26), (90, 62, 40))
+_HAIR_DARK = ((20, 17, 17), (62, 42, 28), (112, 76, 46))  # black, dark brown, dyed brown: family members differ visibly
 _SHOES = ((28, 28, 30), (235, 235, 235), (110, 78, 52), (120, 120, 125))
 
 WARDROBES = {

@@ -235,6 +235,15 @@ def test_identities_are_unique_and_families_swap_top_and_bottom_colours():
     assert sum((i.legs, i.shirt) in pairs for i in few) >= 27
 
 
+def test_family_members_have_heads_of_their_own():
+    """Look-alikes (the same two colours, swapped) never share a hair colour: the head tells them apart."""
+    for key, wardrobe in WARDROBES.items():
+        ids = sample_identities(np.random.default_rng(2), 200, wardrobe)
+        families = [(a, b) for a, b in zip(ids, ids[1:]) if (a.shirt, a.legs) == (b.legs, b.shirt)]  # consecutive swaps
+        assert len(families) >= 60, key
+        assert all(a.hair != b.hair for a, b in families), key
+
+
 def test_domains_have_their_real_camera_counts():
     assert {k: s.n_cams for k, s in DOMAIN_STYLES.items()} == {"MA": 6, "D": 8, "MS": 15, "C3": 2}
 
