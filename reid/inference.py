@@ -3,6 +3,8 @@
 The checkpoint alone rebuilds the encoder (its config holds the architecture, input size and
 pixel mean/std); images go through the evaluate stage's own preprocessing (`Preprocess`)
 and forward pass (`encode_batch`), so `embed` returns exactly the features evaluation ranks.
+An open_clip checkpoint loads the same way as a CLIP prior (`reid.prior`), so that what Re-ID
+training adds over the prior is measured by one code path.
 
 Images may be file paths, numpy arrays (H×W×3 uint8, RGB order) or PIL images, one or a
 list of them (or a 4-D uint8 array [N, H, W, 3]); they may have any size.
@@ -14,6 +16,7 @@ import os
 import pickle
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +31,7 @@ from reid.model.checkpoint import load_for_inference
 from reid.utils.files import reason_of
 from reid.model.configs import MuvaConfig
 from reid.model.muva import ReidEncoder
+from reid.prior import ClipPrior, PriorConfig, load_prior
 from reid.utils.device import resolve_device
 from reid.utils.images import ImageError, read_image
 from reid.utils.progress import progress
@@ -37,7 +41,9 @@ Images = ImageLike | Sequence[ImageLike]
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> Encoder:
-    """The encoder in the MUVA checkpoint `path` (nothing else is read), on `device`.
+    """The encoder in the checkpoint `path` (nothing else is read), on `device`: a Re-ID model (MUVA or a
+    peer, `models/muva.pt`) or a CLIP prior (an open_clip checkpoint such as `models/pretrain/clip.pt`,
+    embedding by its image embedding: `reid.prior`).
 
     `device`: "cpu", "cuda", "cuda:1", a torch device, or None for the pipeline's `auto` (CUDA when available).
     A missing or unreadable file is an `InputError` (a `ReidError`: one line, fixable).
@@ -52,11 +58,22 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     try:
         module = load_for_inference(path, device)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as exc:
-        raise InputError(f"{path}: not a readable MUVA checkpoint ({reason_of(exc)})") from None
+        payload = _contents(path)
+        if isinstance(payload, dict) and "format" in payload:  # a Re-ID checkpoint, damaged or of other code
+            raise InputError(f"{path}: not a readable MUVA checkpoint ({reason_of(exc)})") from None
+        return Encoder(load_prior(path, payload), device)
     if module.config.method == "lvlm_reid":
         raise InputError(f"{path}: an LVLM-ReID model needs a VLM pass per image beside the encoder; evaluate it "
                          f"with the evaluate stage (dvc repro evaluate), which runs the VLM")
     return Encoder(module, device)
+
+
+def _contents(path: Path) -> Any:
+    """What `torch.load` reads from `path` (weights only), or None where it reads nothing."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return None
 
 
 def as_rgb(image: ImageLike) -> np.ndarray:
@@ -98,19 +115,20 @@ class _ImageInputs(Dataset):
 
 
 class Encoder:
-    """A trained MUVA image encoder: retrieval features and (AM-MSA models) predicted part masks."""
+    """An image encoder (a trained Re-ID model or a CLIP prior): retrieval features and (AM-MSA models)
+    predicted part masks."""
 
-    def __init__(self, module: ReidEncoder, device: torch.device) -> None:
+    def __init__(self, module: ReidEncoder | ClipPrior, device: torch.device) -> None:
         self.module, self.device = module.to(device).eval(), device
         self.preprocess = Preprocess.for_model(module.config)
 
     @property
-    def config(self) -> MuvaConfig:
+    def config(self) -> MuvaConfig | PriorConfig:
         return self.module.config
 
     @property
     def feature_dim(self) -> int:
-        """D of `embed`: (1 + parts) × embed_dim."""
+        """D of `embed`: MUVA's (1 + parts) × embed_dim, a prior's embed_dim."""
         return self.config.feature_dim
 
     @property
@@ -118,7 +136,8 @@ class Encoder:
         return predicts_masks(self.config)
 
     def embed(self, images: Images, batch_size: int = 64, workers: int = 0) -> np.ndarray:
-        """L2-normalised BNNeck features [N, D] float32, in input order."""
+        """L2-normalised retrieval features [N, D] float32, in input order (MUVA: BNNeck; a prior: its image
+        embedding)."""
         items = as_list(images)
         out = np.empty((len(items), self.feature_dim), np.float32)
         for index, batch in self.batches(items, batch_size, workers):

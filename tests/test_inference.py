@@ -83,7 +83,7 @@ def test_bad_inputs_are_input_errors(bench, tmp_path):
     with pytest.raises(InputError, match="no such model file"):
         reid.load_model(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(InputError, match="not a readable MUVA checkpoint"):
+    with pytest.raises(InputError, match="neither a Re-ID checkpoint .* nor an open_clip checkpoint"):
         reid.load_model(tmp_path / "junk.pt")
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="CUDA is not available"):
@@ -109,7 +109,7 @@ def test_load_model_is_lazy():
         reid.no_such_name  # noqa: B018
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_cuda_features_match_cpu(bench):
     paths = some_paths(bench, 4)
     gpu = reid.load_model(bench.checkpoint)  # None: CUDA when available
