@@ -95,7 +95,8 @@ def evaluate(
 
     With --dataset: params `evaluation` with --batch-size, --workers and --device on top, --json,
     and of the paths --model, --manifests and --sheets (none: no sheets); without it, the params
-    and every path apply.
+    and every path apply. With --dataset the model may also be a CLIP prior (an open_clip checkpoint
+    such as models/pretrain/clip.pt), ranked by its image embedding: what Re-ID training adds over it.
     """
     config = load_config(params, set_)
     if not dataset:
@@ -116,7 +117,8 @@ def evaluate(
         extra = judging_rankings(full.muse, full.vlm, io.inputs["adapter"], io.inputs["mu"], workers)
     results = {key: evaluate_target(encoder.module, frame, key, config, encoder.device, sheets, model.name, extra)
                for key, frame in frames.items()}
-    record = metrics_record(results, f"{model}->{','.join(dataset)}", any(r.synthetic for r in results.values()))
+    record = {**metrics_record(results, f"{model}->{','.join(dataset)}", any(r.synthetic for r in results.values())),
+              "method": encoder.config.method}  # as the stage's record: a CLIP prior's is "clip_prior"
     if extra is not None:
         record[extra.name] = extra.info
     if json_out is not None:
