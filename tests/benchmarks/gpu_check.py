@@ -58,7 +58,7 @@ PARTS = (  # in run order: the pipeline last, it takes what the others leave
     Part("a", "CUDA-marked tests", 60, "python -m pytest -m cuda <the files using pytest.mark.cuda>", CORE + ("pytest",)),
     Part("b", "ViT-B-16 training steps vs Table 13", 75,
          "fit() with PromptTask / ImageTask, batch 64, bf16 autocast; encode_batch for inference"),
-    Part("e", "evaluation + re-ranking, CUDA = CPU", 45,
+    Part("e", "evaluation + re-ranking, CUDA = CPU", 60,
          "evaluate_distances + KReciprocal on cuda and cpu, 3,368 x 15,913 random features"),
     Part("f", "embed, CUDA = CPU", 30, "reid.load_model(ckpt, 'cuda' | 'cpu').embed(16 images), demo and ViT-B-16"),
     Part("g", "peer methods on CUDA", 60,
