@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import copy
 import errno
+import importlib.machinery
+import importlib.metadata
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,8 +24,11 @@ import yaml
 
 from reid.config.load import load_config
 from reid.data.run import run_ingest
+from reid.errors import ConfigError
+from reid.grounding.experts.cogvlm import check_cogvlm_extra
 from stages.common import main
 from tests.kit import datasets as fx
+from tests.kit.params import section
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*counts differ from the official ones")  # tiny fixture datasets
 
@@ -132,18 +138,54 @@ def test_a_key_given_twice_is_named_with_both_lines(tmp_path, monkeypatch, capsy
     assert f"bad.yaml line {first + 2}: stage2.lr is given twice (also on line {section + 2}); keep one" in err
 
 
-@pytest.mark.parametrize(("expert", "module", "words"), [
-    ("cogvlm", "transformers", "grounding.expert = 'cogvlm': needs the [cogvlm] extra (transformers), which is not installed; "
-                               "pip install -c constraints.txt -e '.[cogvlm]'"),
-    ("pose", "mediapipe", "grounding.expert = 'pose': needs MediaPipe 0.10.14, which is not installed; "
-                          "pip install --no-deps mediapipe==0.10.14"),
+def fake_installed(monkeypatch, names: tuple[str, ...], absent: tuple[str, ...] = ()) -> None:
+    """Modules `names` importable (empty stand-ins) and `absent` not, whatever this environment holds."""
+    for name in names:
+        module = types.ModuleType(name)
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        monkeypatch.setitem(sys.modules, name, module)
+    for name in absent:
+        monkeypatch.setitem(sys.modules, name, None)  # `import name` raises ImportError, installed or not
+
+
+COGVLM = ("transformers", "accelerate", "sentencepiece", "einops", "xformers")
+EXTRA_FIX = "; pip install -c constraints.txt -e '.[cogvlm]' in an environment of its own"
+
+
+@pytest.mark.parametrize(("expert", "present", "absent", "version", "words"), [
+    ("cogvlm", (), COGVLM, None,
+     "grounding.expert = 'cogvlm': needs the [cogvlm] extra (transformers, accelerate, sentencepiece, einops, xformers "
+     "not installed)" + EXTRA_FIX),
+    ("cogvlm", COGVLM[1:], COGVLM[:1], None,
+     "grounding.expert = 'cogvlm': needs the [cogvlm] extra (transformers not installed)" + EXTRA_FIX),
+    ("cogvlm", COGVLM, (), "5.25.0",  # the [dev] / [mllm] transformers
+     "grounding.expert = 'cogvlm': needs the [cogvlm] extra (transformers 5.25.0 is installed, its remote code needs "
+     "< 4.42)" + EXTRA_FIX),
+    ("pose", (), ("mediapipe",), None, "grounding.expert = 'pose': needs MediaPipe 0.10.14, which is not installed; "
+                                       "pip install --no-deps mediapipe==0.10.14"),
 ])
-def test_an_expert_without_its_extra_is_one_line(tmp_path, monkeypatch, capsys, expert, module, words):
-    monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError, installed or not
+def test_an_expert_without_its_extra_is_one_line_before_any_work(tmp_path, monkeypatch, capsys, expert, present,
+                                                                  absent, version, words):
+    fake_installed(monkeypatch, present, absent)
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: version)
     params = copy.deepcopy(PARAMS)
     params["grounding"]["expert"] = expert
     status, err = stage_exit(tmp_path, "ground", params, monkeypatch, capsys)
     assert status == 2 and words in err and len(err.strip().splitlines()) == 1, err
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.yaml"]  # nothing read (no training manifest here), nothing written
+
+
+@pytest.mark.parametrize(("version", "four_bit", "refused"), [("4.41.2", False, False), ("4.42.0.dev0", False, True),
+                                                              ("4.41.2", True, True)])
+def test_the_cogvlm_extra_check_accepts_its_own_versions(monkeypatch, version, four_bit, refused):
+    fake_installed(monkeypatch, COGVLM, ("bitsandbytes",))
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: version)
+    config = section("grounding.cogvlm", load_in_4bit=four_bit)
+    if not refused:
+        check_cogvlm_extra(config)
+        return
+    with pytest.raises(ConfigError, match="grounding.expert = 'cogvlm': needs the \\[cogvlm\\] extra"):
+        check_cogvlm_extra(config)
 
 
 def test_a_missing_params_file_is_named(tmp_path, monkeypatch, capsys):

@@ -12,7 +12,10 @@ installs never need it; tests drive `CogVLMExpert` with a fake model/tokenizer p
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Any
 
 import torch
@@ -28,13 +31,33 @@ from reid.utils.hashing import short_hash
 LANGUAGE_TOKEN_TYPE = 0  # the remote code's token type of text (and of padding)
 
 
+# What load_cogvlm and CogVLM's remote code import (pyproject's [cogvlm] extra; bitsandbytes for 4-bit only),
+# and the first transformers release its remote code breaks on.
+EXTRA_MODULES = ("transformers", "accelerate", "sentencepiece", "einops", "xformers")
+TRANSFORMERS_TOO_NEW = (4, 42)
+
+
+def check_cogvlm_extra(config: CogVLM) -> None:
+    """A one-line ConfigError naming `grounding.expert` and the install when the [cogvlm] extra is not
+    installed (a module missing, or a transformers its remote code cannot run on), before the model loads."""
+    modules = (*EXTRA_MODULES, *(("bitsandbytes",) if config.load_in_4bit else ()))
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    problems = [f"{', '.join(missing)} not installed"] if missing else []
+    if "transformers" not in missing:
+        version = metadata.version("transformers")
+        if tuple(int(n) for n in re.findall(r"\d+", version)[:2]) >= TRANSFORMERS_TOO_NEW:
+            problems.append(f"transformers {version} is installed, its remote code needs < 4.42")
+    if problems:
+        raise ConfigError("grounding.expert", "cogvlm", f"needs the [cogvlm] extra ({'; '.join(problems)})",
+                          fix="pip install -c constraints.txt -e '.[cogvlm]' in an environment of its own (the [dev] "
+                          "and [mllm] extras need transformers >= 4.49; README: Two environments), or choose pose, "
+                          "stripes or oracle")
+
+
 def load_cogvlm(config: CogVLM, device: torch.device) -> tuple[Any, Any]:
     """Load (model, tokenizer) from the hub or a local folder; imports transformers here only."""
-    try:
-        from transformers import AutoModelForCausalLM, LlamaTokenizer
-    except ImportError:
-        raise ConfigError("grounding.expert", "cogvlm", "needs the [cogvlm] extra (transformers), which is not installed",
-                          fix="pip install -c constraints.txt -e '.[cogvlm]', or choose pose, stripes or oracle") from None
+    check_cogvlm_extra(config)
+    from transformers import AutoModelForCausalLM, LlamaTokenizer
     dtype = getattr(torch, config.dtype)
     kwargs: dict[str, Any] = {"torch_dtype": dtype, "low_cpu_mem_usage": True, "trust_remote_code": True,
                               "revision": config.revision}
