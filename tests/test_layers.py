@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (  # lowest first; a package imports only 
     ("masks",),
     ("data",),
     ("model",),
+    ("prior",),  # a CLIP prior (open_clip checkpoint) offered as an encoder beside the Re-ID models
     ("vlm",),  # the vision-language model (MUSE's judge, LVLM-ReID's semantic token): built, trained, loaded
     ("evaluation",),
     ("pretrain",),
