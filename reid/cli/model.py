@@ -45,7 +45,7 @@ def embed(
 ) -> None:
     """Embed images into a parquet file; a rerun resumes, computing only the rows not yet written."""
     paths = image_files(images)
-    check_writable(out.parent)  # before the model loads
+    check_writable([out.parent], "the --out folder", "choose another --out")  # before the model loads
     encoder = _load(model, device)
     computed = embed_files(encoder, model_digest(model), paths, out, batch_size, workers)
     typer.echo(f"{len(paths)} images ({computed} computed now) x {encoder.feature_dim} features -> {out}")

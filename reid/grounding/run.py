@@ -30,6 +30,7 @@ from reid.grounding.contact_sheet import contact_sheet
 from reid.grounding.experts import Expert, GroundItem, build_expert
 from reid.grounding.parts import PARTS, STATUSES, PartResult
 from reid.grounding.store import SCHEMA, GroundingStore, image_state, sort_rows
+from reid.utils.files import check_writable, check_writable_tree
 from reid.utils.images import ImageError, read_image
 from reid.utils.progress import progress
 from reid.wiring import StageIO, StageParams
@@ -209,6 +210,9 @@ def run_grounding(
     """
     if expert is None and config.expert == "cogvlm":
         check_device("grounding.cogvlm.device", config.cogvlm.device)
+    check_writable_tree(store_root, "the grounding store", "give reid ground --store another folder")
+    check_writable(sorted({Path(p).parent for p in (out_path, sheet_path, summary_path)}), "the ground stage's output "
+                   "folder", "write the outputs elsewhere (reid ground --boxes, --sheet, --metrics)")
     ctx = init_distributed("auto", timeout=BARRIER_TIMEOUT)
     rank, world = ctx.rank, ctx.world
     try:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from reid.errors import DiskFullError, disk_full
+from reid.errors import DiskFullError, InputError, disk_full
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], needed: int | None = None) -> Path:
@@ -67,9 +68,23 @@ def reason_of(exc: BaseException, limit: int = 160) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def check_writable(folder: str | os.PathLike) -> None:
-    """Make `folder` and write a scratch file in it, so that a read-only output fails before the expensive work."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=folder):
-        pass
+def check_writable(folders: Iterable[str | os.PathLike], what: str, elsewhere: str) -> None:
+    """Create (and drop) a scratch file in each folder, or in its nearest existing parent (nothing is left
+    behind), so that a read-only output fails before the expensive work: an `InputError` naming `what`
+    (the output) and the folder, with the fix `elsewhere`."""
+    for folder in map(Path, folders):
+        folder = next(p for p in (folder, *folder.absolute().parents) if p.is_dir())
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            raise InputError(f"{what} {folder} is not writable ({exc.strerror.lower()}); make it writable, or "
+                             f"{elsewhere}") from None
+
+
+def check_writable_tree(root: str | os.PathLike, what: str, elsewhere: str) -> None:
+    """`check_writable` of `root` and of every folder under it (an append-only store writes into each)."""
+    root = Path(root)
+    check_writable([root, *sorted(p for p in root.rglob("*") if p.is_dir())], what, elsewhere)

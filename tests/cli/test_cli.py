@@ -157,11 +157,12 @@ def test_embed_into_a_read_only_folder_fails_before_the_model_loads(images, tmp_
     def read_only(*_, **__):
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "ro"))
 
+    (tmp_path / "ro").mkdir()
     monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
     monkeypatch.setattr(reid.cli.model, "load_model", lambda *_: pytest.fail("the model was loaded"))
     result = invoke("embed", images, "-m", tmp_path / "any.pt", "--out", tmp_path / "ro" / "f.parquet")
-    assert failed_cleanly(result, f"{tmp_path / 'ro'}: read-only file system; make it (or its folder) writable"), \
-        result.output
+    assert failed_cleanly(result, f"the --out folder {tmp_path / 'ro'} is not writable (read-only file system); make "
+                                  f"it writable, or choose another --out"), result.output
 
 
 def test_embed_resumes_after_a_kill(bench, images, tmp_path, monkeypatch):

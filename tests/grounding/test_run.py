@@ -1,10 +1,12 @@
 """The grounding pass: resumable, never regrounds, shardable, robust to bad images."""
 
+import errno
 import json
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +23,10 @@ from reid.utils.drawing import (
     TILE_H,
     TITLE_H,
 )
+import reid.grounding.run as grounding_run
+from reid.errors import InputError, user_failure
 from reid.grounding.experts import build_expert
+from reid.grounding.run import run_grounding
 from reid.grounding.store import GroundingStore, expert_tag
 from reid.utils.images import read_image
 from tests.grounding.helpers import (
@@ -29,6 +34,7 @@ from tests.grounding.helpers import (
     grounding,
     make_dataset,
     run,
+    run_paths,
     stable,
     two_datasets,
     write_manifest,
@@ -135,3 +141,29 @@ def test_two_process_gloo_sharding_equals_single_process(tmp_path, reference):
     assert stable(pl.read_parquet(tmp_path / "boxes.parquet")).equals(stable(reference))
     store = GroundingStore(tmp_path / "store", CountingExpert().identity())
     assert len(store.done_ids()) == 13
+
+
+@pytest.mark.parametrize("where", ["store/{tag}/MA", "store", "out"])
+def test_a_read_only_store_or_output_is_refused_before_the_expert_is_built(tmp_path, monkeypatch, where):
+    """The append-only store after an earlier run: every folder a run writes into is tried first (one line, status 2)."""
+    manifest = write_manifest(tmp_path, [make_dataset(tmp_path, 2)])
+    run(manifest, tmp_path, build_expert(grounding("stripes")))
+    tag = expert_tag(build_expert(grounding("stripes")).identity())
+    paths = {**run_paths(tmp_path), "out_path": tmp_path / "out" / "boxes.parquet"}
+    read_only = tmp_path / where.format(tag=tag)
+    read_only.mkdir(exist_ok=True)
+    temporary_file = tempfile.TemporaryFile
+
+    def scratch(*args, dir=None, **kwargs):  # as a read-only mount answers (root ignores permission bits)
+        if Path(dir) == read_only:
+            raise OSError(errno.EROFS, "Read-only file system", str(dir))
+        return temporary_file(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", scratch)
+    monkeypatch.setattr(grounding_run, "build_expert", lambda *_: pytest.fail("the expert was built"))
+    with pytest.raises(InputError) as caught:
+        run_grounding(manifest, config=grounding("stripes"), **paths)
+    what, fix = (("the ground stage's output folder", "write the outputs elsewhere (reid ground --boxes, --sheet, "
+                  "--metrics)") if where == "out" else ("the grounding store", "give reid ground --store another folder"))
+    assert str(caught.value) == f"{what} {read_only} is not writable (read-only file system); make it writable, or {fix}"
+    assert user_failure(caught.value) == (str(caught.value), 2)
