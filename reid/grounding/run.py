@@ -267,7 +267,8 @@ def run_grounding(
             report = _failure_report(failed, total, fraction, config)
             if fraction > config.max_error_fraction:
                 raise ReidError(f"grounding failed: {report}")
-            retry = "; to retry them now: dvc repro -f ground (DVC sees the stage as done), or reid ground"
+            retry = ("; to retry them now: dvc repro -s -f ground, then dvc repro (DVC sees the stage as up to date; "
+                     "-s leaves the stages before it alone)")
             print(f"warning: {report}{retry if failed['images'] > failed['out_of_attempts'] else ''}")
         return summary
     finally:

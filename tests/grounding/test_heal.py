@@ -2,16 +2,20 @@
 set aside, the store compacts, the oracle refuses data without ground truth, honest metrics."""
 
 import json
+import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
+import reid.grounding.run as grounding_run
 import reid.utils.append_store as store_module
 from reid.errors import ConfigError, ReidError
 from reid.grounding.run import run_grounding
 from reid.grounding.store import SCHEMA, GroundingStore
 from reid.synth.layouts import GT_BOXES
+from stages.common import main
 from tests.grounding.helpers import (
     CountingExpert,
     grounding,
@@ -24,6 +28,9 @@ from tests.grounding.helpers import (
 )
 
 MARKET = "Market-1501-v15.09.15"
+REPO = Path(__file__).resolve().parents[2]
+RETRY = ("to retry them now: dvc repro -s -f ground, then dvc repro (DVC sees the stage as up to date; -s leaves the "
+         "stages before it alone)")
 
 
 def store_of(root: Path) -> GroundingStore:
@@ -72,8 +79,7 @@ def test_error_answers_are_retried_until_max_attempts(tmp_path, capsys):
     assert s2["answers"]["failed"] == {"head": 1, "upper": 1, "legs": 1}
     last = capsys.readouterr().out.strip().splitlines()[-1]  # under the threshold the stage succeeds: say how to retry
     assert last.startswith("warning: 1 of 6 images") and last.endswith(
-        "a rerun grounds only the 1 with attempts left (grounding.max_attempts = 3); "
-        "to retry them now: dvc repro -f ground (DVC sees the stage as done), or reid ground")
+        "a rerun grounds only the 1 with attempts left (grounding.max_attempts = 3); " + RETRY)
 
     third = CountingExpert(fail_on=(ids[4],))
     s3 = run(manifest, tmp_path, third, max_error_fraction=1.0)
@@ -281,3 +287,30 @@ def test_metrics_have_no_key_named_error(tmp_path):
                                   "parse_error": {"head": 0, "upper": 0, "legs": 0},
                                   "failed": {"head": 1, "upper": 1, "legs": 1}}
     assert (written["failed_images"], written["failed_fraction"]) == (1, 0.25)
+
+
+def test_the_stage_says_how_to_retry_and_the_forced_rerun_retries_only_the_errors(tmp_path, monkeypatch, capsys):
+    """`python -m stages.ground` twice, as `dvc repro -s -f ground` runs it: its store persists (dvc.yaml), so
+    the rerun grounds only the images that ended in error, once their cause is gone."""
+    outs = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["ground"]["outs"]
+    assert {"data/grounding/store": {"persist": True}} in outs  # a forced run keeps the answers
+    frame = make_dataset(tmp_path, 6)
+    ids = frame["image_id"].to_list()
+    (tmp_path / "data" / "protocol").mkdir(parents=True)
+    write_manifest(tmp_path, [frame]).rename(tmp_path / "data" / "protocol" / "train.parquet")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["grounding"].update(max_error_fraction=0.5, batch_size=2)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["ground"])
+    for expert in (CountingExpert(fail_on=(ids[1], ids[4])), CountingExpert()):  # the cause is fixed for the rerun
+        monkeypatch.setattr(grounding_run, "build_expert", lambda *_: expert)
+        with pytest.raises(SystemExit) as exit_:
+            main("ground")
+        assert exit_.value.code == 0  # under the threshold the stage succeeds, so DVC records it as done
+        out = capsys.readouterr().out.strip().splitlines()
+        if expert.fail_on:
+            assert sorted(set(expert.asked)) == ids and out[-1].startswith("warning: 2 of 6 images (33.3%) have status")
+            assert out[-1].endswith("a rerun grounds only the 2 with attempts left (grounding.max_attempts = 3); " + RETRY)
+    assert expert.asked == [ids[1], ids[4]] and not any(line.startswith("warning") for line in out)  # ok ones kept
+    assert head_state(tmp_path / "data" / "grounding") == {i: ("ok", 2 if i in (ids[1], ids[4]) else 1) for i in ids}
