@@ -75,7 +75,7 @@ class DiskFullError(ReidError):
 
 _DISK_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 _DISK_FULL_TEXT = {"no space left on device": errno.ENOSPC, "disk quota exceeded": errno.EDQUOT}  # errno-less writers
-_NOT_ALLOWED = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only store or output folder: the user's to fix
+NOT_ALLOWED = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only store or output folder: the user's to fix
 
 
 def _size(n: int) -> str:
@@ -112,7 +112,7 @@ def user_failure(exc: BaseException) -> tuple[str, int] | None:
         exc = DiskFullError(full[1], full[0])
     if isinstance(exc, ReidError):
         return " ".join(str(exc).split()), exc.status
-    if isinstance(exc, OSError) and exc.errno in _NOT_ALLOWED and exc.filename:
+    if isinstance(exc, OSError) and exc.errno in NOT_ALLOWED and exc.filename:
         return (f"{exc.filename}: {exc.strerror.lower()}; make it (or its folder) writable, or point the "
                 f"stage's output elsewhere (everything written before is kept)"), 2
     return None

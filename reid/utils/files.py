@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from reid.errors import DiskFullError, InputError, disk_full
+from reid.errors import NOT_ALLOWED, DiskFullError, InputError, disk_full
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], needed: int | None = None) -> Path:
@@ -78,7 +77,7 @@ def check_writable(folders: Iterable[str | os.PathLike], what: str, elsewhere: s
             with tempfile.TemporaryFile(dir=folder):
                 pass
         except OSError as exc:
-            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            if exc.errno not in NOT_ALLOWED:
                 raise
             raise InputError(f"{what} {folder} is not writable ({exc.strerror.lower()}); make it writable, or "
                              f"{elsewhere}") from None
